@@ -1,0 +1,107 @@
+//! Tunables of the core, in ticks and bytes.
+
+use thiserror::Error;
+
+use crate::types::{NO_NODE, NodeId};
+
+/// How a node behaves. Times are in ticks: the driver decides how long a tick is
+/// (the defaults assume 10 ms, giving the 50 ms heartbeat and 200–500 ms
+/// randomized election timeout of the design).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// This node's id (never 0).
+    pub id: NodeId,
+    /// The election timeout is drawn uniformly from `[min, max)` ticks (§5.2).
+    pub election_timeout_min_ticks: u64,
+    /// See `election_timeout_min_ticks`.
+    pub election_timeout_max_ticks: u64,
+    /// A leader sends heartbeats this often.
+    pub heartbeat_interval_ticks: u64,
+    /// Ask "would you vote for me?" before raising the term (thesis §9.6), so a
+    /// node that was cut off cannot disrupt a healthy cluster when it returns.
+    pub pre_vote: bool,
+    /// A leader that has not heard from a quorum for an election timeout steps
+    /// down (thesis §6.2), and followers that hear from a leader ignore vote
+    /// requests until their election timeout passes (thesis §4.2.3).
+    pub check_quorum: bool,
+    /// At most this many bytes of entries in one AppendEntries (one entry is
+    /// always sent, however large).
+    pub max_message_bytes: u64,
+    /// At most this many AppendEntries in flight to one follower.
+    pub max_inflight_messages: usize,
+    /// At most this many bytes of entries in flight to one follower.
+    pub max_inflight_bytes: u64,
+    /// At most this many bytes of committed entries in one [`Action::Apply`](crate::Action::Apply).
+    pub max_apply_bytes: u64,
+    /// Size of the chunks of an InstallSnapshot transfer.
+    pub snapshot_chunk_bytes: u64,
+    /// Seed of this node's random election timeouts.
+    pub seed: u64,
+}
+
+impl Config {
+    /// The defaults for node `id`.
+    pub fn new(id: NodeId) -> Self {
+        Config {
+            id,
+            election_timeout_min_ticks: 20,
+            election_timeout_max_ticks: 50,
+            heartbeat_interval_ticks: 5,
+            pre_vote: true,
+            check_quorum: true,
+            max_message_bytes: 1 << 20,
+            max_inflight_messages: 256,
+            max_inflight_bytes: 32 << 20,
+            max_apply_bytes: 64 << 20,
+            snapshot_chunk_bytes: 1 << 20,
+            seed: id,
+        }
+    }
+
+    /// Checks that the settings make sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.id == NO_NODE {
+            return Err(ConfigError::ZeroId);
+        }
+        if self.heartbeat_interval_ticks == 0 {
+            return Err(ConfigError::ZeroHeartbeat);
+        }
+        if self.election_timeout_min_ticks <= self.heartbeat_interval_ticks
+            || self.election_timeout_max_ticks <= self.election_timeout_min_ticks
+        {
+            return Err(ConfigError::ElectionTimeout {
+                heartbeat: self.heartbeat_interval_ticks,
+                min: self.election_timeout_min_ticks,
+                max: self.election_timeout_max_ticks,
+            });
+        }
+        if self.max_inflight_messages == 0 || self.snapshot_chunk_bytes == 0 {
+            return Err(ConfigError::ZeroLimit);
+        }
+        Ok(())
+    }
+}
+
+/// A [`Config`] that cannot work.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Node id 0 means "nobody".
+    #[error("node id must not be 0")]
+    ZeroId,
+    /// A zero heartbeat interval.
+    #[error("heartbeat interval must be at least one tick")]
+    ZeroHeartbeat,
+    /// Timeouts out of order.
+    #[error("need heartbeat ({heartbeat}) < election timeout min ({min}) < max ({max}) ticks")]
+    ElectionTimeout {
+        /// Configured heartbeat interval.
+        heartbeat: u64,
+        /// Configured minimum election timeout.
+        min: u64,
+        /// Configured maximum election timeout.
+        max: u64,
+    },
+    /// A limit that must be positive is zero.
+    #[error("inflight and snapshot chunk limits must be positive")]
+    ZeroLimit,
+}
