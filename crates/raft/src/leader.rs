@@ -38,6 +38,11 @@ impl<S: Storage> Raft<S> {
         let me = self.id;
         let active = self.quorum.vote_result(|id| Some(id == me || self.progress.get(&id).is_some_and(|p| p.recent_active)));
         for (&id, pr) in self.progress.iter_mut() {
+            if !pr.recent_active && pr.state == ProgressState::Replicate {
+                // Silent for an election timeout: what we streamed was probably
+                // lost. Probe again rather than wait on a window that never drains.
+                pr.become_probe();
+            }
             pr.recent_active = id == me;
         }
         active == VoteResult::Won
@@ -107,9 +112,15 @@ impl<S: Storage> Raft<S> {
             self.confirm_reads();
             return;
         }
-        if pr.match_index < last_index && pr.state == ProgressState::Probe {
-            // The probe may have been lost: heartbeats are the retry timer.
-            pr.probe_sent = false;
+        if pr.match_index < last_index {
+            match pr.state {
+                // The probe may have been lost: heartbeats are the retry timer.
+                ProgressState::Probe => pr.probe_sent = false,
+                // A full window may be full of lost messages: let one more out;
+                // if the follower misses entries it rejects it and we probe.
+                ProgressState::Replicate if pr.inflights.is_full() => pr.inflights.free_first(),
+                _ => {}
+            }
         }
         self.send_all_available(from);
         self.confirm_reads();

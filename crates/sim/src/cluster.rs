@@ -140,7 +140,27 @@ impl Cluster {
 
     /// Fails the test, naming the seed so the run can be replayed.
     pub fn fail(&self, message: impl std::fmt::Display) -> ! {
-        panic!("seed {} at {} ms: {message}", self.seed, self.now)
+        panic!("seed {} at {} ms: {message}\n{}", self.seed, self.now, self.describe())
+    }
+
+    /// One line per node: what a person debugging a failure wants first.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let net = if self.net.is_connected(i) { "connected" } else { "disconnected" };
+            let line = match node.raft.as_ref() {
+                None => format!("node {i}: down ({net})\n"),
+                Some(r) => {
+                    let s = r.status();
+                    format!(
+                        "node {i}: {:?} term {} vote {} leader {} commit {} applied {} last {} persisted {} snapshot {} ({net}) progress {:?}\n",
+                        s.role, s.term, s.vote, s.leader, s.commit, node.last_applied, s.last_index, s.persisted, s.snapshot_index, s.progress
+                    )
+                }
+            };
+            out.push_str(&line);
+        }
+        out
     }
 
     /// A random number in `[0, n)` from the cluster's generator.

@@ -40,6 +40,13 @@ impl Inflights {
         }
     }
 
+    /// Forgets the oldest message in flight (it was probably lost).
+    pub fn free_first(&mut self) {
+        if let Some((_, bytes)) = self.window.pop_front() {
+            self.bytes -= bytes;
+        }
+    }
+
     /// Whether no more messages may be sent.
     pub fn is_full(&self) -> bool {
         self.window.len() >= self.max_count || self.bytes >= self.max_bytes
