@@ -122,8 +122,28 @@ impl<S: Storage> Raft<S> {
                 _ => {}
             }
         }
+        let sent = self.send_append(from);
         self.send_all_available(from);
+        let behind = self.progress.get(&from).is_some_and(|p| p.match_index < last_index);
+        if !sent && behind {
+            // Everything was sent but not all acknowledged: the tail may be
+            // lost. An empty AppendEntries at `next - 1` makes the follower
+            // say where it really is (its rejection sends us back to probing).
+            self.send_empty_append(from);
+        }
         self.confirm_reads();
+    }
+
+    fn send_empty_append(&mut self, to: NodeId) {
+        let Some(pr) = self.progress.get(&to) else { return };
+        if pr.state != ProgressState::Replicate || pr.inflights.is_full() {
+            return;
+        }
+        let prev_log_index = pr.next_index - 1;
+        let Some(prev_log_term) = self.log.term(prev_log_index) else { return };
+        let leader_commit = self.log.committed().min(pr.match_index);
+        let ae = AppendEntries { prev_log_index, prev_log_term, entries: Vec::new(), leader_commit };
+        self.send(to, MessageBody::AppendEntries(ae));
     }
 
     /// §5.3/§5.4.2: commit the highest index a quorum holds, but only by

@@ -695,3 +695,137 @@ fn reliable_churn() {
 fn unreliable_churn() {
     for_each_seed("unreliable_churn", 2, |seed| internal_churn(seed, true));
 }
+
+// ---- 3D: log compaction -------------------------------------------------------------
+
+fn snapcommon(seed: u64, disconnect: bool, reliable: bool, crash: bool) {
+    let iters = 30;
+    let servers = 3;
+    let mut c = make_config(seed, servers, !reliable, true);
+    let v = rand_cmd(&mut c);
+    c.one(v, servers, true);
+    let mut leader1 = c.check_one_leader();
+    for i in 0..iters {
+        let (mut victim, mut sender) = ((leader1 + 1) % servers, leader1);
+        if i % 3 == 1 {
+            sender = (leader1 + 1) % servers;
+            victim = leader1;
+        }
+        if disconnect {
+            c.disconnect(victim);
+            let v = rand_cmd(&mut c);
+            c.one(v, servers - 1, true);
+        }
+        if crash {
+            c.crash1(victim);
+            let v = rand_cmd(&mut c);
+            c.one(v, servers - 1, true);
+        }
+        let nn = SNAPSHOT_INTERVAL / 2 + c.random(SNAPSHOT_INTERVAL);
+        for _ in 0..nn {
+            let v = rand_cmd(&mut c);
+            c.start_command(sender, v);
+        }
+        let v = rand_cmd(&mut c);
+        if !disconnect && !crash {
+            c.one(v, servers, true);
+        } else {
+            c.one(v, servers - 1, true);
+        }
+        let size = c.log_size();
+        assert!(size < MAX_LOG_SIZE, "seed {seed}: log size too large: {size}");
+        if disconnect {
+            c.connect(victim);
+            let v = rand_cmd(&mut c);
+            c.one(v, servers, true);
+            leader1 = c.check_one_leader();
+        }
+        if crash {
+            c.start1(victim);
+            c.connect(victim);
+            let v = rand_cmd(&mut c);
+            c.one(v, servers, true);
+            leader1 = c.check_one_leader();
+        }
+    }
+}
+
+#[test]
+fn snapshot_basic() {
+    for_each_seed("snapshot_basic", 3, |seed| snapcommon(seed, false, true, false));
+}
+
+#[test]
+fn snapshot_install() {
+    for_each_seed("snapshot_install", 3, |seed| snapcommon(seed, true, true, false));
+}
+
+#[test]
+fn snapshot_install_unreliable() {
+    for_each_seed("snapshot_install_unreliable", 3, |seed| snapcommon(seed, true, false, false));
+}
+
+#[test]
+fn snapshot_install_crash() {
+    for_each_seed("snapshot_install_crash", 3, |seed| snapcommon(seed, false, true, true));
+}
+
+#[test]
+fn snapshot_install_uncrash() {
+    for_each_seed("snapshot_install_uncrash", 3, |seed| snapcommon(seed, false, false, true));
+}
+
+#[test]
+fn snapshot_all_crash() {
+    for_each_seed("snapshot_all_crash", 3, |seed| {
+        let servers = 3;
+        let mut c = make_config(seed, servers, false, true);
+        let v = rand_cmd(&mut c);
+        c.one(v, servers, true);
+        for _ in 0..5 {
+            let nn = SNAPSHOT_INTERVAL / 2 + c.random(SNAPSHOT_INTERVAL);
+            for _ in 0..nn {
+                let v = rand_cmd(&mut c);
+                c.one(v, servers, true);
+            }
+            let v = rand_cmd(&mut c);
+            let index1 = c.one(v, servers, true);
+            for i in 0..servers {
+                c.crash1(i);
+            }
+            for i in 0..servers {
+                c.start1(i);
+                c.connect(i);
+            }
+            let v = rand_cmd(&mut c);
+            let index2 = c.one(v, servers, true);
+            assert!(index2 > index1, "seed {seed}: index decreased from {index1} to {index2}");
+        }
+    });
+}
+
+#[test]
+fn snapshot_init() {
+    for_each_seed("snapshot_init", 3, |seed| {
+        let servers = 3;
+        let mut c = make_config(seed, servers, false, true);
+        let v = rand_cmd(&mut c);
+        c.one(v, servers, true);
+        for _ in 0..SNAPSHOT_INTERVAL + 1 {
+            let v = rand_cmd(&mut c);
+            c.one(v, servers, true);
+        }
+        for round in 0..2 {
+            for i in 0..servers {
+                c.crash1(i);
+            }
+            for i in 0..servers {
+                c.start1(i);
+                c.connect(i);
+            }
+            let v = rand_cmd(&mut c);
+            let index = c.one(v, servers, true);
+            assert!(index > SNAPSHOT_INTERVAL, "seed {seed}: round {round}: index {index} went back");
+        }
+    });
+}
