@@ -15,8 +15,7 @@ use crate::types::{Entry, HardState, Index};
 ///   replication messages, which thesis §10.2.1 lets go out while the leader
 ///   writes the same entries to its own disk.
 /// * [`Action::Apply`] entries are committed and already durable here: apply
-///   them in order, whenever convenient, and report with
-///   [`Raft::on_applied`](crate::Raft::on_applied).
+///   them in order, whenever convenient.
 /// * [`Action::ReadReady`] may be served once the state machine has applied
 ///   `index`.
 #[derive(Clone, Debug, PartialEq, Eq)]

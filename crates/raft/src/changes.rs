@@ -48,7 +48,8 @@ impl<S: Storage> Raft<S> {
         }
         let current = self.membership.current().clone();
         if current.is_joint() {
-            let leave = Membership { voters: current.voters, voters_outgoing: Default::default(), learners: current.learners };
+            let leave =
+                Membership { voters: current.voters, voters_outgoing: Default::default(), learners: current.learners };
             tracing::info!(id = self.id, "joint configuration committed: leaving it");
             // Not through `propose_entry`: this must happen even during a transfer.
             let index = self.log.last_index() + 1;
@@ -118,6 +119,9 @@ mod tests {
         let learner = changed(&m, ConfChange::AddLearner(4)).unwrap_or_default();
         assert!(!learner.is_joint(), "learners do not vote: no joint step needed");
         assert_eq!(changed(&m, ConfChange::RemoveVoter(9)), Err(ProposeError::InvalidChange("not a voter")));
-        assert_eq!(changed(&Membership::new([1]), ConfChange::RemoveVoter(1)), Err(ProposeError::InvalidChange("cannot remove the last voter")));
+        assert_eq!(
+            changed(&Membership::new([1]), ConfChange::RemoveVoter(1)),
+            Err(ProposeError::InvalidChange("cannot remove the last voter"))
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! Terms and elections (§5.1, §5.2, §5.4.1), with pre-vote (thesis §9.6) and
 //! the leader-stickiness half of check-quorum (thesis §4.2.3).
 
-use crate::message::{AppendEntriesResponse, HeartbeatResponse, Message, MessageBody, RequestVote, RequestVoteResponse};
+use crate::message::{
+    AppendEntriesResponse, HeartbeatResponse, Message, MessageBody, RequestVote, RequestVoteResponse,
+};
 use crate::quorum::VoteResult;
 use crate::raft::{Raft, Role};
 use crate::storage::Storage;

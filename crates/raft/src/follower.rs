@@ -22,12 +22,10 @@ impl<S: Storage> Raft<S> {
                 self.hear_from_leader(m.from);
                 self.handle_install_snapshot(m.from, snap);
             }
-            MessageBody::TimeoutNow => {
-                // Thesis §3.10: the leader asks us to start an election at once.
-                if self.is_promotable() {
-                    tracing::info!(id = self.id, term = self.term, "leadership transfer: campaigning");
-                    self.campaign(Campaign::Transfer);
-                }
+            // Thesis §3.10: the leader asks us to start an election at once.
+            MessageBody::TimeoutNow if self.is_promotable() => {
+                tracing::info!(id = self.id, term = self.term, "leadership transfer: campaigning");
+                self.campaign(Campaign::Transfer);
             }
             // Answers to requests sent in an earlier role.
             _ => {}

@@ -1,13 +1,13 @@
 //! A leader: replicates its log (§5.3), commits (§5.4.2), keeps its authority
 //! (heartbeats, check-quorum), confirms reads and hands over leadership.
 
+use crate::Action;
 use crate::message::{AppendEntries, AppendEntriesResponse, ConflictHint, Heartbeat, Message, MessageBody};
 use crate::quorum::VoteResult;
 use crate::raft::Raft;
 use crate::storage::{Storage, StorageError};
 use crate::tracker::ProgressState;
 use crate::types::{Index, NO_NODE, NodeId};
-use crate::Action;
 
 impl<S: Storage> Raft<S> {
     pub(crate) fn tick_leader(&mut self) {
@@ -36,7 +36,8 @@ impl<S: Storage> Raft<S> {
     /// Whether a quorum answered since the last check; resets the marks.
     fn quorum_recently_active(&mut self) -> bool {
         let me = self.id;
-        let active = self.quorum.vote_result(|id| Some(id == me || self.progress.get(&id).is_some_and(|p| p.recent_active)));
+        let active =
+            self.quorum.vote_result(|id| Some(id == me || self.progress.get(&id).is_some_and(|p| p.recent_active)));
         for (&id, pr) in self.progress.iter_mut() {
             if !pr.recent_active && pr.state == ProgressState::Replicate {
                 // Silent for an election timeout: what we streamed was probably

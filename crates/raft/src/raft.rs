@@ -345,11 +345,7 @@ impl<S: Storage> Raft<S> {
     /// the durable log, so a restart never finds a commit index pointing past (or
     /// at stale entries of) what it holds.
     pub(crate) fn hard_state(&self) -> HardState {
-        HardState {
-            term: self.term,
-            vote: self.vote,
-            commit: self.log.committed().min(self.log.persisted()),
-        }
+        HardState { term: self.term, vote: self.vote, commit: self.log.committed().min(self.log.persisted()) }
     }
 
     pub(crate) fn flush_hard_state(&mut self) {

@@ -158,7 +158,8 @@ impl<S: Storage> Raft<S> {
             receiving.next_offset += chunk.data.len() as u64;
             receiving.installing = chunk.done;
             let next_offset = receiving.next_offset;
-            let action = Action::PersistSnapshotChunk { meta: chunk.meta.clone(), offset: chunk.offset, data: chunk.data };
+            let action =
+                Action::PersistSnapshotChunk { meta: chunk.meta.clone(), offset: chunk.offset, data: chunk.data };
             self.actions.push(action);
             if chunk.done {
                 self.actions.push(Action::InstallSnapshot(chunk.meta));

@@ -113,7 +113,9 @@ impl Cluster {
     pub fn new(seed: u64, options: ClusterOptions) -> Self {
         let n = options.nodes;
         let membership = Membership::new(1..=n as NodeId);
-        let nodes = (0..n).map(|i| SimNode::new(i as NodeId + 1, MemStorage::new_with_membership(membership.clone()))).collect();
+        let nodes = (0..n)
+            .map(|i| SimNode::new(i as NodeId + 1, MemStorage::new_with_membership(membership.clone())))
+            .collect();
         let mut net = Network::new(n);
         net.config = options.network;
         let mut cluster = Cluster {
@@ -154,7 +156,16 @@ impl Cluster {
                     let s = r.status();
                     format!(
                         "node {i}: {:?} term {} vote {} leader {} commit {} applied {} last {} persisted {} snapshot {} ({net}) progress {:?}\n",
-                        s.role, s.term, s.vote, s.leader, s.commit, node.last_applied, s.last_index, s.persisted, s.snapshot_index, s.progress
+                        s.role,
+                        s.term,
+                        s.vote,
+                        s.leader,
+                        s.commit,
+                        node.last_applied,
+                        s.last_index,
+                        s.persisted,
+                        s.snapshot_index,
+                        s.progress
                     )
                 }
             };
@@ -334,7 +345,9 @@ impl Cluster {
         match action {
             Action::PersistHardState(hs) => self.submit_io(i, IoOp::HardState(hs)),
             Action::PersistEntries(entries) => self.submit_io(i, IoOp::Entries(entries)),
-            Action::PersistSnapshotChunk { offset, data, .. } => self.submit_io(i, IoOp::SnapshotChunk { offset, data }),
+            Action::PersistSnapshotChunk { offset, data, .. } => {
+                self.submit_io(i, IoOp::SnapshotChunk { offset, data })
+            }
             Action::InstallSnapshot(meta) => self.submit_io(i, IoOp::InstallSnapshot(meta)),
             // MemStorage drops the prefix when the snapshot is stored.
             Action::CompactLog(_) => {}
@@ -413,7 +426,7 @@ impl Cluster {
             self.fail(format!("node {i}: snapshot data for {index} labelled {}", meta.index));
         }
         let node = &mut self.nodes[i];
-        if !node.shadow.get(meta.index as usize).is_some_and(|s| s.term == meta.term) {
+        if node.shadow.get(meta.index as usize).is_none_or(|s| s.term != meta.term) {
             node.shadow = match self.invariants.committed_prefix(meta.index) {
                 Some(prefix) => prefix,
                 None => self.fail(format!("node {i}: snapshot at {} beyond the committed log", meta.index)),
@@ -444,7 +457,7 @@ impl Cluster {
         node.last_applied = index;
         self.max_index = self.max_index.max(index);
         if let Some(interval) = self.options.snapshot_interval
-            && (index + 1) % interval == 0
+            && (index + 1).is_multiple_of(interval)
         {
             self.take_snapshot(i, index);
         }

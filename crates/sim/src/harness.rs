@@ -48,7 +48,8 @@ impl Cluster {
 
     fn poll_tasks(&mut self) {
         let now = self.now;
-        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.tasks).into_iter().partition(|(at, _)| *at <= now);
+        let (due, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.tasks).into_iter().partition(|(at, _)| *at <= now);
         self.tasks = waiting;
         for (_, mut task) in due {
             if let Some(next) = task.poll(self) {

@@ -126,7 +126,10 @@ impl Invariants {
         self.check_commit(node)?;
         self.check_leader_completeness(node)?;
         if node.applied > node.commit {
-            return Err(Violation(format!("node {} applied {} past its commit {}", node.id, node.applied, node.commit)));
+            return Err(Violation(format!(
+                "node {} applied {} past its commit {}",
+                node.id, node.applied, node.commit
+            )));
         }
         Ok(())
     }
@@ -195,7 +198,9 @@ pub fn check_log_matching(a: NodeId, la: &ShadowLog, b: NodeId, lb: &ShadowLog) 
         i -= 1;
     }
     if la[i].prefix != lb[i].prefix {
-        return Err(Violation(format!("logs of {a} and {b} agree on the term at {i} but differ before (Log Matching)")));
+        return Err(Violation(format!(
+            "logs of {a} and {b} agree on the term at {i} but differ before (Log Matching)"
+        )));
     }
     Ok(())
 }

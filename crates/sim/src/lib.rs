@@ -1,4 +1,19 @@
-//! Deterministic simulation of raftkv clusters (docs to come).
+//! Deterministic simulation of raftkv clusters.
+//!
+//! One seed drives a whole cluster of [`raft`] cores in one thread, in virtual
+//! time: a network with labrpc's fault model (6.824: drops, short delays,
+//! long reordering, disconnection), a disk per node whose unsynced writes are
+//! lost on a crash (except a random prefix that made it, the last possibly
+//! torn), and the 6.824 tester's helpers (`check_one_leader`, `one`,
+//! `n_committed`, ...) in [`harness`]. After every step the [`invariants`]
+//! checker verifies Election Safety, Log Matching, Leader Completeness, State
+//! Machine Safety, that commit never goes back and that nothing is applied
+//! before it is committed. A failure names its seed; `RAFT_SEED=N` replays it
+//! exactly, and `RAFT_SEEDS=K` runs `K` seeds per test.
+//!
+//! The driver in [`cluster`] carries out the core's actions exactly as the
+//! contract in the `raft` crate docs says, so a bug in the contract shows up
+//! here first.
 #![forbid(unsafe_code)]
 
 pub mod cluster;

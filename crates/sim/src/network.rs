@@ -43,6 +43,10 @@ pub struct Network {
     blocked: Vec<Vec<bool>>,
     /// Counters.
     pub counters: Counters,
+    /// When `Some`, every message that arrives is appended here, in delivery
+    /// order (off by default: it costs a clone per message). For tests that
+    /// need to look at particular messages, e.g. count a follower's rejections.
+    pub delivered: Option<Vec<Message>>,
 }
 
 /// A message's approximate encoded size: a fixed header plus its entries or
@@ -70,6 +74,7 @@ impl Network {
             connected: vec![false; n],
             blocked: vec![vec![false; n]; n],
             counters: Counters { rpcs_received: vec![0; n], ..Default::default() },
+            delivered: None,
         }
     }
 
@@ -140,6 +145,9 @@ impl Network {
             self.counters.rpcs_received[to] += 1;
         } else {
             self.counters.bytes_total += wire_size(m);
+        }
+        if let Some(log) = self.delivered.as_mut() {
+            log.push(m.clone());
         }
         true
     }

@@ -200,9 +200,7 @@ fn fail_no_agree() {
         for k in 1..=3 {
             c.disconnect((leader + k) % servers);
         }
-        let Some((index, _)) = c.start_command(leader, cmd(20)) else {
-            panic!("seed {seed}: leader rejected Start()")
-        };
+        let Some((index, _)) = c.start_command(leader, cmd(20)) else { panic!("seed {seed}: leader rejected Start()") };
         assert_eq!(c.commands_up_to(leader, index), 2, "seed {seed}: expected the 2nd command");
         c.sleep(2 * ELECTION_TIMEOUT);
         let (n, _) = c.n_committed(index);

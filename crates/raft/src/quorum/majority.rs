@@ -87,9 +87,7 @@ mod tests {
     #[test]
     fn vote_result_waits_wins_and_loses() {
         let q = quorum(&[1, 2, 3]);
-        let votes = |v: &'static [(NodeId, bool)]| {
-            move |id: NodeId| v.iter().find(|(i, _)| *i == id).map(|(_, g)| *g)
-        };
+        let votes = |v: &'static [(NodeId, bool)]| move |id: NodeId| v.iter().find(|(i, _)| *i == id).map(|(_, g)| *g);
         assert_eq!(q.vote_result(votes(&[(1, true)])), VoteResult::Pending);
         assert_eq!(q.vote_result(votes(&[(1, true), (2, true)])), VoteResult::Won);
         assert_eq!(q.vote_result(votes(&[(1, true), (2, false)])), VoteResult::Pending);
