@@ -10,8 +10,11 @@ use crate::types::{EntryPayload, Index, Membership, NO_NODE, NodeId};
 /// One membership change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConfChange {
-    /// Make `id` a voter. A node that is not yet a member should first be added
-    /// as a learner and promoted once caught up, so it never stalls commits.
+    /// Make `id` a voter. A node that is not yet a member joins as a learner
+    /// first and the leader promotes it once it has caught up with the commit
+    /// index, so a new, empty node never stalls commits (thesis §4.2.1). If
+    /// leadership changes before that, it stays a learner: propose `AddVoter`
+    /// again to promote it.
     AddVoter(NodeId),
     /// Remove the voter `id` (a removed leader steps down once it commits).
     RemoveVoter(NodeId),
@@ -35,8 +38,38 @@ impl<S: Storage> Raft<S> {
         if current.is_joint() || self.membership.has_uncommitted_change(self.log.committed()) {
             return Err(ProposeError::ChangeInProgress);
         }
+        let change = match change {
+            ConfChange::AddVoter(id) if !current.contains(id) => {
+                self.catching_up.insert(id);
+                ConfChange::AddLearner(id)
+            }
+            other => other,
+        };
         let next = changed(current, change)?;
         self.propose_entry(EntryPayload::Membership(next))
+    }
+
+    /// Promotes a learner that joined through `AddVoter` once it holds
+    /// everything committed, if no other change is in flight.
+    pub(crate) fn maybe_promote_caught_up(&mut self) {
+        if self.role != Role::Leader || self.catching_up.is_empty() {
+            return;
+        }
+        let committed = self.log.committed();
+        let current = self.membership.current();
+        if current.is_joint() || self.membership.has_uncommitted_change(committed) {
+            return;
+        }
+        let caught_up =
+            self.catching_up.iter().copied().find(|id| {
+                current.is_learner(*id) && self.progress.get(id).is_some_and(|p| p.match_index >= committed)
+            });
+        let Some(id) = caught_up else { return };
+        let Ok(next) = changed(current, ConfChange::PromoteLearner(id)) else { return };
+        if self.propose_entry(EntryPayload::Membership(next)).is_ok() {
+            tracing::info!(id = self.id, learner = id, "learner caught up: promoting to voter");
+            self.catching_up.remove(&id);
+        }
     }
 
     /// Called whenever the commit index advances: a committed joint
@@ -59,6 +92,8 @@ impl<S: Storage> Raft<S> {
         } else if !current.is_voter(self.id) {
             tracing::info!(id = self.id, "removed from the configuration: stepping down");
             self.become_follower(self.term, NO_NODE);
+        } else {
+            self.maybe_promote_caught_up();
         }
     }
 }

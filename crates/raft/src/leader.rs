@@ -88,6 +88,7 @@ impl<S: Storage> Raft<S> {
         self.maybe_commit();
         self.send_all_available(from);
         self.maybe_send_timeout_now(from);
+        self.maybe_promote_caught_up();
     }
 
     /// The leader's side of fast backtracking: jump past the follower's whole

@@ -99,6 +99,9 @@ pub struct Raft<S: Storage> {
     /// A leadership transfer under way: the target, and when it started.
     pub(crate) transfer: Option<(NodeId, u64)>,
     pub(crate) reads: ReadOnly,
+    /// On a leader: nodes added with `AddVoter` that are learners until they
+    /// catch up.
+    pub(crate) catching_up: std::collections::BTreeSet<NodeId>,
     /// On a follower: a snapshot being received from the leader.
     pub(crate) receiving: Option<crate::snapshot::Receiving>,
     /// Proposals were appended since the last broadcast.
@@ -138,6 +141,7 @@ impl<S: Storage> Raft<S> {
             transfer: None,
             reads: ReadOnly::default(),
             receiving: None,
+            catching_up: Default::default(),
             broadcast_pending: false,
             last_hard_state: hs,
             actions: Vec::new(),
@@ -449,6 +453,7 @@ impl<S: Storage> Raft<S> {
             self.actions.push(Action::ReadFailed { ctx });
         }
         self.progress.clear();
+        self.catching_up.clear();
         self.transfer = None;
         self.broadcast_pending = false;
     }

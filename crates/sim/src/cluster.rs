@@ -191,6 +191,16 @@ impl Cluster {
 
     // ---- lifecycle ------------------------------------------------------------
 
+    /// Adds a node with an empty disk and no configuration, started and
+    /// connected: it waits for a leader to bring it in. Returns its index.
+    pub fn add_node(&mut self) -> usize {
+        let i = self.net.add_node();
+        self.nodes.push(SimNode::new(i as NodeId + 1, MemStorage::default()));
+        self.start(i);
+        self.connect(i);
+        i
+    }
+
     /// Starts (or restarts) node `i` from its disk, like 6.824's `start1`.
     pub fn start(&mut self, i: usize) {
         if self.nodes[i].is_up() {

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use raft::{Index, Term};
+use raft::{ConfChange, Index, Membership, NodeId, Term};
 
 use crate::cluster::Cluster;
 use crate::node::Applied;
@@ -194,6 +194,44 @@ impl Cluster {
         let log = raft.log();
         let entries = log.entries(log.first_index(), index + 1, u64::MAX).unwrap_or_default();
         entries.iter().filter(|e| matches!(e.payload, raft::EntryPayload::Command(_))).count() as u64
+    }
+
+    /// Proposes a membership change at whichever connected node leads,
+    /// retrying through elections and refusals for up to 10 s. Returns the
+    /// entry's index and the node that accepted it.
+    pub fn propose_change(&mut self, change: ConfChange) -> (Index, usize) {
+        let t0 = self.now;
+        while self.now - t0 < 10_000 {
+            for i in 0..self.n() {
+                if !self.is_connected(i) {
+                    continue;
+                }
+                if let Some(Ok(index)) = self.with_raft(i, |r| r.propose_conf_change(change)) {
+                    self.drive(i);
+                    return (index, i);
+                }
+            }
+            self.sleep(50);
+        }
+        self.fail(format!("no leader accepted {change:?}"))
+    }
+
+    /// Waits up to 10 s until the configuration of every node in `nodes`
+    /// (ids) that is running and connected satisfies `done`.
+    pub fn await_membership(&mut self, what: &str, nodes: &[NodeId], done: impl Fn(&Membership) -> bool) {
+        let t0 = self.now;
+        while self.now - t0 < 10_000 {
+            let all = nodes
+                .iter()
+                .map(|&id| (id - 1) as usize)
+                .filter(|&i| self.is_connected(i))
+                .all(|i| self.nodes[i].raft.as_ref().is_none_or(|r| done(r.membership())));
+            if all {
+                return;
+            }
+            self.sleep(20);
+        }
+        self.fail(format!("configuration never reached: {what}"))
     }
 
     /// `rpcCount`: requests delivered to node `i`.

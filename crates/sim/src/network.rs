@@ -78,6 +78,18 @@ impl Network {
         }
     }
 
+    /// Adds a node (disconnected); returns its index.
+    pub fn add_node(&mut self) -> usize {
+        let n = self.connected.len();
+        self.connected.push(false);
+        for row in &mut self.blocked {
+            row.push(false);
+        }
+        self.blocked.push(vec![false; n + 1]);
+        self.counters.rpcs_received.push(0);
+        n
+    }
+
     /// Connects or disconnects node index `i`.
     pub fn set_connected(&mut self, i: usize, connected: bool) {
         self.connected[i] = connected;

@@ -19,6 +19,9 @@ fn make_config(seed: u64, servers: usize, unreliable: bool, snapshot: bool) -> C
     let mut options = ClusterOptions::new(servers);
     options.network = NetworkConfig { unreliable, long_reordering: false };
     options.snapshot_interval = snapshot.then_some(SNAPSHOT_INTERVAL);
+    // The lab's snapshots are a few KiB: small chunks make every InstallSnapshot
+    // a multi-chunk transfer, so lost chunks and resumption are exercised.
+    options.raft.snapshot_chunk_bytes = 256;
     Cluster::new(seed, options)
 }
 
