@@ -35,10 +35,14 @@ impl<S: Storage> Raft<S> {
     /// Whether this node heard from a live leader within the minimum election
     /// timeout. With check-quorum, such a node ignores vote requests (thesis
     /// §4.2.3), so a node that was cut off cannot depose a working leader.
+    /// A leader under check-quorum is always in its own lease: it steps down
+    /// by itself when it loses its quorum, and until then must not let a
+    /// returning node (whose log may be just as long) take over.
     fn in_leader_lease(&self) -> bool {
-        self.config.check_quorum
-            && self.leader_id != NO_NODE
-            && self.now < self.last_election_reset + self.config.election_timeout_min_ticks
+        if !self.config.check_quorum || self.leader_id == NO_NODE {
+            return false;
+        }
+        self.role == Role::Leader || self.now < self.last_election_reset + self.config.election_timeout_min_ticks
     }
 
     /// The term rules every message passes first (§5.1: "if one server's
