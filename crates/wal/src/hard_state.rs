@@ -38,6 +38,12 @@ fn encode(seq: u64, hard_state: HardState) -> Vec<u8> {
     buf
 }
 
+/// Where the value with sequence number `seq` goes: odd and even numbers
+/// alternate, so a write never touches the slot holding the latest value.
+fn slot_offset(seq: u64) -> u64 {
+    (seq % 2) * HARD_STATE_SLOT_LEN
+}
+
 impl HardStateFile {
     /// Creates the file holding the default (zero) hard state, durably: a
     /// temporary file, synced, renamed into place, directory synced.
@@ -46,7 +52,7 @@ impl HardStateFile {
         let tmp = dir.join(format!("{HARD_STATE_FILE}.tmp"));
         let file = fs.create(&tmp).map_err(|e| OpenError::io(&tmp, e))?;
         let io = |e| OpenError::io(&tmp, e);
-        file.write_all_at(&encode(1, HardState::default()), 0)
+        file.write_all_at(&encode(1, HardState::default()), slot_offset(1))
             .map_err(io)?;
         file.sync_data().map_err(io)?;
         fs.rename(&tmp, &path)
@@ -101,7 +107,7 @@ impl HardStateFile {
     /// Makes `hs` durable (one slot write and one `fdatasync`).
     pub fn write(&mut self, hs: HardState) -> Result<(), WalError> {
         let seq = self.seq + 1;
-        let offset = (seq % 2) * HARD_STATE_SLOT_LEN;
+        let offset = slot_offset(seq);
         let err = |op| {
             let path = self.path.clone();
             move |e| WalError::io(op, path, e)
