@@ -12,7 +12,7 @@
 //! Faults are injected by counting mutating operations (write, set_len, sync,
 //! create, rename, remove): [`SimFs::crash_at`] makes operation `n` the crash
 //! point (it fails, and so does everything after it); [`SimFs::fail_sync_at`]
-//! makes the `n`-th sync report an IO error without crashing.
+//! makes the `n`-th sync from then on report an IO error without crashing.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -104,10 +104,11 @@ impl SimFs {
         self.lock().crash_at = Some(n);
     }
 
-    /// Makes the `n`-th sync (file or directory, counting from 1) fail with an
-    /// IO error.
+    /// Makes the `n`-th sync from now (file or directory, counting from 1)
+    /// fail with an IO error.
     pub fn fail_sync_at(&self, n: u64) {
-        self.lock().fail_sync_at = Some(n);
+        let mut s = self.lock();
+        s.fail_sync_at = Some(s.syncs + n);
     }
 
     /// Sets the seed that decides how much of a torn write survives.
