@@ -14,6 +14,7 @@ use std::sync::Arc;
 pub type FileRef = Arc<dyn File>;
 
 /// One open file, read-write.
+#[allow(clippy::len_without_is_empty)] // `len` is an IO call, not a collection's
 pub trait File: Send + Sync + std::fmt::Debug {
     /// Fills `buf` from `offset`; a short file is an error (`UnexpectedEof`).
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;

@@ -78,10 +78,10 @@ impl HardStateFile {
             let mut buf = vec![0; avail];
             file.read_exact_at(&mut buf, offset)
                 .map_err(|e| OpenError::io(&path, e))?;
-            if let Ok((Record::HardState { seq, hard_state }, _)) = record::decode(&buf) {
-                if best.is_none_or(|(s, _)| seq > s) {
-                    best = Some((seq, hard_state));
-                }
+            if let Ok((Record::HardState { seq, hard_state }, _)) = record::decode(&buf)
+                && best.is_none_or(|(s, _)| seq > s)
+            {
+                best = Some((seq, hard_state));
             }
         }
         let Some((seq, current)) = best else {

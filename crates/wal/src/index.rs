@@ -171,13 +171,13 @@ impl LogIndex {
         while self.segments.back().is_some_and(|s| s.first >= index) {
             removal.segments.extend(self.segments.pop_back());
         }
-        if let Some(seg) = self.segments.back_mut() {
-            if seg.next_index() > index {
-                let end = seg.byte_range(index, index).0;
-                seg.offsets.truncate((index - seg.first) as usize);
-                seg.end = end;
-                removal.cut = Some((seg.clone(), end));
-            }
+        if let Some(seg) = self.segments.back_mut()
+            && seg.next_index() > index
+        {
+            let end = seg.byte_range(index, index).0;
+            seg.offsets.truncate((index - seg.first) as usize);
+            seg.end = end;
+            removal.cut = Some((seg.clone(), end));
         }
         self.last_index = index - 1;
         self.terms.retain(|(start, _)| *start < index);
