@@ -86,8 +86,8 @@
 //! * Hard state: a crash leaves the old or the new value (the slot not
 //!   holding the latest value is the one written).
 //! * Snapshots: written to a temporary file, synced, renamed, directory
-//!   synced; only then is the log it covers dropped and older snapshots
-//!   removed. A durable snapshot file *is* the installed snapshot: if a crash
+//!   synced; only then is the log it covers dropped (whole segments below
+//!   the snapshot's last entry) and older snapshots removed. A durable snapshot file *is* the installed snapshot: if a crash
 //!   comes before the log was cleaned up, recovery finishes the job.
 //! * Truncating a suffix (conflict repair) deletes whole segments from the
 //!   last backwards, syncing the directory after each, then cuts the
@@ -110,9 +110,14 @@
 //!   or damaged segment header, a missing hard-state file beside a log —
 //!   refuses to open with [`OpenError::Corrupt`] naming the file and the
 //!   byte offset.
-//! * The snapshot is then applied as installing it would: the log after it
-//!   is kept if the log holds the snapshot's last entry with the same term,
-//!   otherwise the whole log is dropped.
+//! * Segments before the last one starting at or below the snapshot index
+//!   hold only covered entries and are removed (a crash may leave any subset
+//!   of them). The snapshot is then applied as installing it would: the log
+//!   after it is kept if the log holds the snapshot's last entry with the
+//!   same term, or starts right after the snapshot (it was written after
+//!   the install); otherwise the whole log is dropped. (This is why the
+//!   segment holding the snapshot's last entry is kept until a later
+//!   snapshot: it is the evidence of which case applies.)
 //! * The state returned is therefore what was synced before the crash, or
 //!   more (operations that reached the disk without their sync completing).
 //!
