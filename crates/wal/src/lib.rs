@@ -1,0 +1,151 @@
+//! Durable storage for a raftkv node: a segmented write-ahead log, the hard
+//! state and snapshot files, crash recovery, and a group-commit writer.
+//!
+//! A Raft node is only as safe as what it has on disk when the power goes.
+//! This crate is what makes "persisted" true: [`Wal`] is the single-threaded
+//! write side, [`WalWriter`] runs it on a dedicated thread doing group commit,
+//! and [`WalStorage`] is the read side the Raft core sees, implementing
+//! [`raft::Storage`].
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use raft::{Entry, EntryPayload, HardState, Storage};
+//! use wal::{Op, Wal, WalOptions, WalWriter, WriterOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let writer = WalWriter::start(Wal::open(dir.path(), WalOptions::default())?, WriterOptions::default(), None)?;
+//! let entry = Entry { term: 1, index: 1, payload: EntryPayload::Noop };
+//! writer.submit(Op::HardState(HardState { term: 1, vote: 1, commit: 0 }))?;
+//! let seq = writer.submit(Op::Append(vec![entry.clone()]))?;
+//! let durable = writer.wait_durable(seq)?; // now it may be acknowledged
+//! assert_eq!((durable.index, durable.term), (1, 1));
+//! assert_eq!(writer.storage().entries(1, 2, u64::MAX), Ok(vec![entry]));
+//! writer.shutdown()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Directory layout
+//!
+//! ```text
+//! DIR/00000000000000000001.log     log segments, named by their first index (20 digits)
+//! DIR/00000000000000100001.log
+//! DIR/hardstate                    term, vote, commit: two checksummed slots
+//! DIR/snap/00000000000000090000-00000000000000000003.snap   the snapshot (index-term)
+//! DIR/**/*.tmp                     files being created; removed at open
+//! ```
+//!
+//! # Byte layout (all integers little-endian)
+//!
+//! **Record** — the unit of every file:
+//! `[len u32][crc32c u32][kind u8][payload]`, where `len` counts `kind` and
+//! `payload` (1 ..= 64 MiB) and the CRC32C (Castagnoli, hardware accelerated)
+//! covers the 4 `len` bytes, `kind` and `payload`. Kinds and payloads:
+//!
+//! | kind | record            | payload |
+//! |------|-------------------|---------|
+//! | 1    | entry, no-op      | `term u64, index u64` |
+//! | 2    | entry, command    | `term u64, index u64, bytes` (to the end) |
+//! | 3    | entry, membership | `term u64, index u64, membership` |
+//! | 4    | hard state        | `seq u64, term u64, vote u64, commit u64` |
+//! | 5    | snapshot meta     | `index u64, term u64, membership` |
+//!
+//! A membership is three id sets (voters, outgoing voters, learners), each
+//! `count u32` then `count` ids `u64` in ascending order.
+//!
+//! **Segment**: a 24-byte header — magic `"RKVWAL"`, format version `u8`
+//! (currently 1), a zero byte, `first_index u64`, `crc32c u32` of the 16
+//! bytes before it, four zero bytes — then entry records with consecutive
+//! indices starting at `first_index`.
+//!
+//! **Hard state** (`hardstate`): a kind-4 record at byte 0 (slot 0) and one
+//! at byte 512 (slot 1); the valid slot with the higher `seq` is current.
+//!
+//! **Snapshot**: a 16-byte header (magic `"RKVSNP"`, version `u8`, nine zero
+//! bytes), a kind-5 record, the raw data, and a 16-byte trailer
+//! `data_len u64, crc32c(data) u32, "RKVE"`.
+//!
+//! The codec is written by hand rather than with a serialization framework:
+//! the byte layout *is* the durability contract, so it must be stated
+//! exactly, stay stable across library upgrades, and be checked record by
+//! record during recovery — things a derive hides. It is also ~200 lines.
+//!
+//! # Durability contract
+//!
+//! * Nothing is durable until [`Wal::sync`] returns (or
+//!   [`WalWriter::wait_durable`] reports the operation's sequence number):
+//!   only then may a vote, an append response or a client reply that depends
+//!   on it leave the node.
+//! * A sync writes the buffered records with one `write` and one
+//!   `fdatasync`, then the hard state if it changed (one slot write, one
+//!   `fdatasync`) — log first, so a durable commit index never points past
+//!   the durable log.
+//! * A new segment appears only complete: its header is written to a
+//!   temporary file, synced, renamed, and the directory synced, before any
+//!   record goes into it; the previous segment is synced first, so only the
+//!   last segment can ever end in a torn write.
+//! * Hard state: a crash leaves the old or the new value (the slot not
+//!   holding the latest value is the one written).
+//! * Snapshots: written to a temporary file, synced, renamed, directory
+//!   synced; only then is the log it covers dropped (whole segments below
+//!   the snapshot's last entry) and older snapshots removed. A durable snapshot file *is* the installed snapshot: if a crash
+//!   comes before the log was cleaned up, recovery finishes the job.
+//! * Truncating a suffix (conflict repair) deletes whole segments from the
+//!   last backwards, syncing the directory after each, then cuts the
+//!   containing segment and syncs it: at every crash point the log is a
+//!   prefix of the old one. Compaction removes whole segments below the
+//!   snapshot (any subset of them is harmless to recovery).
+//! * Any write or sync error is fatal ([`WalError`]): the WAL refuses all
+//!   further work and the runtime must stop. A failed `fsync` is never
+//!   retried (the kernel may have dropped the dirty pages: "fsyncgate").
+//!
+//! # Recovery rules ([`Wal::open`])
+//!
+//! * Leftover `*.tmp` files are removed; the newest snapshot is verified
+//!   whole (a bad one refuses to open); older snapshots are removed.
+//! * Every segment header and every record is verified. A record that fails
+//!   in the **last** segment, with no valid record anywhere after it, is a
+//!   torn write: the file is cut there, with a `tracing::warn!`. Anything
+//!   else — a bad checksum in an earlier segment or followed by a valid
+//!   record, an index out of sequence, a missing segment (gap), a truncated
+//!   or damaged segment header, a missing hard-state file beside a log —
+//!   refuses to open with [`OpenError::Corrupt`] naming the file and the
+//!   byte offset.
+//! * Segments before the last one starting at or below the snapshot index
+//!   hold only covered entries and are removed (a crash may leave any subset
+//!   of them). The snapshot is then applied as installing it would: the log
+//!   after it is kept if the log holds the snapshot's last entry with the
+//!   same term, or starts right after the snapshot (it was written after
+//!   the install); otherwise the whole log is dropped. (This is why the
+//!   segment holding the snapshot's last entry is kept until a later
+//!   snapshot: it is the evidence of which case applies.)
+//! * The state returned is therefore what was synced before the crash, or
+//!   more (operations that reached the disk without their sync completing).
+//!
+//! # Memory
+//!
+//! Per entry the index keeps its record's offset (4 bytes); terms are kept
+//! as runs, membership entries whole. Entries appended since open are cached
+//! up to [`WalOptions::cache_bytes_max`]; older reads go to the segments.
+//! Appending costs the same however long the log is.
+
+#![forbid(unsafe_code)]
+
+mod error;
+pub mod fs;
+mod hard_state;
+mod index;
+pub mod record;
+mod recovery;
+pub mod segment;
+pub mod sim;
+mod snapshot;
+mod storage;
+mod wal;
+mod writer;
+
+pub use error::{OpenError, WalError};
+pub use hard_state::{HARD_STATE_FILE, HARD_STATE_SLOT_LEN};
+pub use snapshot::{SNAPSHOT_DIR, SnapshotFile, SnapshotWriter, snapshot_name};
+pub use storage::WalStorage;
+pub use wal::{Wal, WalOptions};
+pub use writer::{Durable, OnDurable, Op, WalWriter, WriterOptions};

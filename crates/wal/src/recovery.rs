@@ -1,0 +1,296 @@
+//! Opening a WAL directory: verify everything, repair only a torn tail.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use raft::{EntryPayload, Index, Term};
+
+use crate::error::OpenError;
+use crate::fs::Fs;
+use crate::hard_state::{HARD_STATE_FILE, HardStateFile};
+use crate::index::{LogIndex, SegmentIndex};
+use crate::record::{self, Framed, Kind, Record};
+use crate::segment::{SEGMENT_HEADER_LEN, TMP_SUFFIX, check_header, parse_segment_name};
+use crate::snapshot::{SNAPSHOT_DIR, SnapshotFile, open_snapshot, parse_snapshot_name};
+use crate::wal::{Active, Wal, WalOptions};
+
+/// What replaying the segments learned beyond the index itself.
+#[derive(Default)]
+struct Replay {
+    /// The log's term at the snapshot index, if the log holds it.
+    term_at_snapshot: Option<Term>,
+}
+
+pub(crate) fn open(fs: Arc<dyn Fs>, dir: &Path, opts: WalOptions) -> Result<Wal, OpenError> {
+    let snap_dir = dir.join(SNAPSHOT_DIR);
+    for d in [dir, &snap_dir] {
+        fs.create_dir_all(d).map_err(|e| OpenError::io(d, e))?;
+        remove_tmp_files(&*fs, d)?;
+    }
+    let names = fs.list(dir).map_err(|e| OpenError::io(dir, e))?;
+    let mut segments: Vec<(Index, PathBuf)> = names
+        .iter()
+        .filter_map(|n| Some((parse_segment_name(n)?, dir.join(n))))
+        .collect();
+    segments.sort();
+    let snapshot = load_snapshot(&*fs, &snap_dir)?;
+    let hard_state = open_hard_state(&*fs, dir, segments.is_empty() && snapshot.is_none())?;
+    let mut index = LogIndex::new(opts.cache_bytes_max);
+    index.hard_state = hard_state.current();
+    if let Some(snap) = snapshot {
+        index.snapshot = snap.meta().clone();
+        index.last_index = snap.meta().index;
+        index.snapshot_file = Some(snap);
+    }
+    let segments = remove_covered(&*fs, dir, segments, index.snapshot.index)?;
+    let replay = replay(&*fs, &segments, &mut index)?;
+    reconcile_snapshot(&*fs, dir, &mut index, &replay)?;
+    let active = index.segments.back().map(|s| Active {
+        file: s.file.clone(),
+        path: s.path.clone(),
+        len: s.end,
+    });
+    Ok(Wal::from_parts(
+        fs,
+        dir.to_path_buf(),
+        opts,
+        index,
+        active,
+        hard_state,
+    ))
+}
+
+fn remove_tmp_files(fs: &dyn Fs, dir: &Path) -> Result<(), OpenError> {
+    let names = fs.list(dir).map_err(|e| OpenError::io(dir, e))?;
+    for name in names.iter().filter(|n| n.ends_with(TMP_SUFFIX)) {
+        let path = dir.join(name);
+        fs.remove(&path).map_err(|e| OpenError::io(&path, e))?;
+    }
+    Ok(())
+}
+
+fn open_hard_state(fs: &dyn Fs, dir: &Path, fresh: bool) -> Result<HardStateFile, OpenError> {
+    let path = dir.join(HARD_STATE_FILE);
+    if fs.exists(&path).map_err(|e| OpenError::io(&path, e))? {
+        HardStateFile::open(fs, dir)
+    } else if fresh {
+        HardStateFile::create(fs, dir)
+    } else {
+        Err(OpenError::corrupt(
+            path,
+            0,
+            "hard-state file missing beside an existing log",
+        ))
+    }
+}
+
+/// Opens the newest snapshot and removes older ones (left by a crash between
+/// installing a snapshot and cleaning up).
+fn load_snapshot(fs: &dyn Fs, dir: &Path) -> Result<Option<SnapshotFile>, OpenError> {
+    let names = fs.list(dir).map_err(|e| OpenError::io(dir, e))?;
+    let mut snaps: Vec<((Index, Term), PathBuf)> = names
+        .iter()
+        .filter_map(|n| Some((parse_snapshot_name(n)?, dir.join(n))))
+        .collect();
+    snaps.sort();
+    let Some(((index, term), path)) = snaps.pop() else {
+        return Ok(None);
+    };
+    let snap = open_snapshot(fs, &path)?;
+    if (snap.meta().index, snap.meta().term) != (index, term) {
+        return Err(OpenError::corrupt(
+            &path,
+            0,
+            "snapshot metadata does not match the file name",
+        ));
+    }
+    for (_, old) in &snaps {
+        fs.remove(old).map_err(|e| OpenError::io(old, e))?;
+    }
+    Ok(Some(snap))
+}
+
+/// Removes the segments before the last one starting at or below the
+/// snapshot index: they hold only entries the snapshot covers (left by a
+/// crash during compaction, in any subset).
+fn remove_covered(
+    fs: &dyn Fs,
+    dir: &Path,
+    segments: Vec<(Index, PathBuf)>,
+    snapshot: Index,
+) -> Result<Vec<(Index, PathBuf)>, OpenError> {
+    let covered = segments
+        .iter()
+        .filter(|(first, _)| *first <= snapshot)
+        .count()
+        .saturating_sub(1);
+    for (_, path) in &segments[..covered] {
+        fs.remove(path).map_err(|e| OpenError::io(path, e))?;
+    }
+    if covered > 0 {
+        fs.sync_dir(dir).map_err(|e| OpenError::io(dir, e))?;
+    }
+    Ok(segments.into_iter().skip(covered).collect())
+}
+
+fn replay(
+    fs: &dyn Fs,
+    segments: &[(Index, PathBuf)],
+    index: &mut LogIndex,
+) -> Result<Replay, OpenError> {
+    let mut out = Replay::default();
+    let mut expected = None;
+    for (i, (first, path)) in segments.iter().enumerate() {
+        match expected {
+            None if *first > index.snapshot.index + 1 => {
+                let what = format!(
+                    "log starts at {first} but the snapshot ends at {}",
+                    index.snapshot.index
+                );
+                return Err(OpenError::corrupt(path, 0, what));
+            }
+            Some(next) if *first != next => {
+                let what = format!("missing segment: expected the log to continue at index {next}");
+                return Err(OpenError::corrupt(path, 0, what));
+            }
+            _ => {}
+        }
+        let last = i + 1 == segments.len();
+        let next = replay_segment(fs, path, *first, last, index, &mut out)?;
+        expected = Some(next);
+    }
+    Ok(out)
+}
+
+/// Reads, verifies and indexes one segment; returns the index after its last
+/// entry.
+fn replay_segment(
+    fs: &dyn Fs,
+    path: &Path,
+    first: Index,
+    last_segment: bool,
+    index: &mut LogIndex,
+    out: &mut Replay,
+) -> Result<Index, OpenError> {
+    let file = fs.open(path).map_err(|e| OpenError::io(path, e))?;
+    let len = file.len().map_err(|e| OpenError::io(path, e))?;
+    let mut buf = vec![0; len as usize];
+    file.read_exact_at(&mut buf, 0)
+        .map_err(|e| OpenError::io(path, e))?;
+    check_header(&buf, first).map_err(|what| OpenError::corrupt(path, 0, what))?;
+    let seg = SegmentIndex {
+        first,
+        path: path.to_path_buf(),
+        file,
+        offsets: Vec::new(),
+        end: SEGMENT_HEADER_LEN as u64,
+    };
+    index.segments.push_back(seg);
+    let mut at = SEGMENT_HEADER_LEN;
+    let mut next = first;
+    while at < buf.len() {
+        let framed = record::frame(&buf[at..])
+            .map_err(|e| e.to_string())
+            .and_then(|f| entry_of(f, next));
+        match framed {
+            Ok((f, term)) => {
+                if next == index.snapshot.index {
+                    out.term_at_snapshot = Some(term);
+                }
+                index_record(index, f, next, term, at as u32)
+                    .map_err(|w| OpenError::corrupt(path, at as u64, w))?;
+                at += f.len;
+                next += 1;
+            }
+            Err(what) if last_segment && !any_record_after(&buf, at + 1) => {
+                cut_torn_tail(path, index, at as u64, &what)?;
+                break;
+            }
+            Err(what) => return Err(OpenError::corrupt(path, at as u64, what)),
+        }
+    }
+    Ok(next)
+}
+
+/// Checks that a framed record is the entry `expected`; returns its term.
+fn entry_of(f: Framed<'_>, expected: Index) -> Result<(Framed<'_>, Term), String> {
+    if !f.is_entry() {
+        return Err(format!("unexpected {:?} record in a segment", f.kind));
+    }
+    let (term, idx) = f.entry_id().map_err(|e| e.to_string())?;
+    if idx != expected {
+        return Err(format!("entry index {idx} where {expected} was expected"));
+    }
+    Ok((f, term))
+}
+
+fn index_record(
+    index: &mut LogIndex,
+    f: Framed<'_>,
+    idx: Index,
+    term: Term,
+    at: u32,
+) -> Result<(), String> {
+    if f.kind == Kind::EntryMembership {
+        match f.decode() {
+            Ok(Record::Entry(e)) => {
+                if let EntryPayload::Membership(m) = &e.payload {
+                    index.note_membership(idx, m);
+                }
+            }
+            other => return Err(format!("bad membership entry: {other:?}")),
+        }
+    }
+    index.push_id(idx, term, at, f.len);
+    Ok(())
+}
+
+/// Whether a valid record starts anywhere in `buf` from `from` on. Damage
+/// followed by a valid record is not a torn write (a torn write is the last
+/// thing in the file: every write goes after a synced end) but corruption.
+fn any_record_after(buf: &[u8], from: usize) -> bool {
+    (from..buf.len()).any(|pos| record::frame(&buf[pos..]).is_ok())
+}
+
+fn cut_torn_tail(path: &Path, index: &mut LogIndex, at: u64, what: &str) -> Result<(), OpenError> {
+    let Some(seg) = index.segments.back() else {
+        return Ok(());
+    };
+    tracing::warn!(file = %path.display(), offset = at, reason = what, "cutting torn write at the end of the log");
+    seg.file.set_len(at).map_err(|e| OpenError::io(path, e))?;
+    seg.file.sync_data().map_err(|e| OpenError::io(path, e))?;
+    Ok(())
+}
+
+/// Applies the snapshot to the replayed log as installing it would have: keep
+/// the log after it if the log holds its last entry with the same term (or
+/// starts right after it: written after the snapshot was installed), else
+/// drop the whole log (a crash came between making the snapshot durable and
+/// cleaning the log up).
+fn reconcile_snapshot(
+    fs: &dyn Fs,
+    dir: &Path,
+    index: &mut LogIndex,
+    replay: &Replay,
+) -> Result<(), OpenError> {
+    let snap = index.snapshot.clone();
+    if snap.index == 0 {
+        return Ok(());
+    }
+    let starts_after = index
+        .segments
+        .front()
+        .is_some_and(|s| s.first == snap.index + 1);
+    let keep = starts_after || replay.term_at_snapshot == Some(snap.term);
+    let removal = if keep {
+        index.drop_prefix(snap.index)
+    } else {
+        index.clear_log()
+    };
+    for seg in &removal.segments {
+        fs.remove(&seg.path)
+            .map_err(|e| OpenError::io(&seg.path, e))?;
+        fs.sync_dir(dir).map_err(|e| OpenError::io(dir, e))?;
+    }
+    Ok(())
+}

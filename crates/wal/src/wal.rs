@@ -1,0 +1,389 @@
+//! [`Wal`]: the single-threaded write side. Buffers appends, writes them with
+//! one `write` and one `fdatasync` per [`Wal::sync`], and keeps the shared
+//! [`LogIndex`] in step.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use raft::{Entry, HardState, Index, SnapshotMeta, Term};
+
+use crate::error::{OpenError, WalError};
+use crate::fs::{FileRef, Fs};
+use crate::hard_state::HardStateFile;
+use crate::index::{LogIndex, Removal, SegmentIndex};
+use crate::record::{self, RECORD_HEADER_LEN, RECORD_LEN_MAX};
+use crate::segment::{SEGMENT_HEADER_LEN, create_segment};
+use crate::snapshot::{SNAPSHOT_DIR, SnapshotFile, SnapshotWriter, parse_snapshot_name};
+use crate::storage::WalStorage;
+
+/// Tuning of a [`Wal`].
+#[derive(Clone, Debug)]
+pub struct WalOptions {
+    /// A segment is closed and a new one started once the next record would
+    /// take it past this size (a larger single record gets a segment of its
+    /// own). At most `u32::MAX`.
+    pub segment_bytes_max: u64,
+    /// How many bytes (by [`Entry::size_bytes`]) of recently appended entries
+    /// are kept in memory for reads.
+    pub cache_bytes_max: usize,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            segment_bytes_max: 64 << 20,
+            cache_bytes_max: 16 << 20,
+        }
+    }
+}
+
+/// The segment being appended to.
+#[derive(Debug)]
+pub(crate) struct Active {
+    pub file: FileRef,
+    pub path: PathBuf,
+    /// Bytes written to the file (the buffer goes after them).
+    pub len: u64,
+}
+
+/// The write side of the WAL of one node.
+///
+/// Appends and hard-state updates are buffered; [`Wal::sync`] writes them
+/// and makes them durable. Truncation, snapshot installation and compaction
+/// first sync what is buffered, then carry themselves out durably before
+/// returning. After any error every call returns that error again: the
+/// runtime must stop.
+#[derive(Debug)]
+pub struct Wal {
+    pub(crate) fs: Arc<dyn Fs>,
+    pub(crate) dir: PathBuf,
+    pub(crate) opts: WalOptions,
+    pub(crate) index: Arc<RwLock<LogIndex>>,
+    pub(crate) active: Option<Active>,
+    pub(crate) hard_state: HardStateFile,
+    buf: Vec<u8>,
+    /// Buffered entries and where their records go in the active segment.
+    pending: Vec<(Entry, u32)>,
+    pending_hard_state: Option<HardState>,
+    /// The last entry, buffered ones included.
+    last: (Index, Term),
+    snapshot_index: Index,
+    failed: Option<WalError>,
+}
+
+impl Wal {
+    /// Opens (recovering) or creates the WAL in `dir` on the real file system.
+    pub fn open(dir: impl AsRef<Path>, opts: WalOptions) -> Result<Wal, OpenError> {
+        Wal::open_on(Arc::new(crate::fs::StdFs), dir.as_ref(), opts)
+    }
+
+    /// Opens (recovering) or creates the WAL in `dir` on `fs`.
+    pub fn open_on(fs: Arc<dyn Fs>, dir: &Path, opts: WalOptions) -> Result<Wal, OpenError> {
+        crate::recovery::open(fs, dir, opts)
+    }
+
+    pub(crate) fn from_parts(
+        fs: Arc<dyn Fs>,
+        dir: PathBuf,
+        opts: WalOptions,
+        index: LogIndex,
+        active: Option<Active>,
+        hard_state: HardStateFile,
+    ) -> Wal {
+        let last = index.last();
+        let snapshot_index = index.snapshot.index;
+        Wal {
+            fs,
+            dir,
+            opts,
+            index: Arc::new(RwLock::new(index)),
+            active,
+            hard_state,
+            buf: Vec::new(),
+            pending: Vec::new(),
+            pending_hard_state: None,
+            last,
+            snapshot_index,
+            failed: None,
+        }
+    }
+
+    /// A read handle implementing [`raft::Storage`].
+    pub fn storage(&self) -> WalStorage {
+        WalStorage::new(self.index.clone())
+    }
+
+    /// The last `(index, term)` of the log, buffered appends included.
+    pub fn last(&self) -> (Index, Term) {
+        self.last
+    }
+
+    /// The directory snapshots are written to.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.dir.join(SNAPSHOT_DIR)
+    }
+
+    /// Starts writing the snapshot `meta`; hand the finished file to
+    /// [`Wal::install_snapshot`]. May run on any thread.
+    pub fn begin_snapshot(&self, meta: SnapshotMeta) -> Result<SnapshotWriter, WalError> {
+        SnapshotWriter::create(self.fs.clone(), &self.snapshot_dir(), meta)
+    }
+
+    fn check(&self) -> Result<(), WalError> {
+        self.failed.clone().map_or(Ok(()), Err)
+    }
+
+    /// Remembers `err` as the reason this WAL stopped.
+    fn fail<T>(&mut self, err: WalError) -> Result<T, WalError> {
+        self.failed = Some(err.clone());
+        Err(err)
+    }
+
+    fn guard<T>(&mut self, r: Result<T, WalError>) -> Result<T, WalError> {
+        r.or_else(|e| self.fail(e))
+    }
+
+    /// Buffers `entries`, first removing any entries at or after the first
+    /// one's index (conflict repair). Entries at or below the snapshot index
+    /// are ignored.
+    pub fn append(&mut self, entries: &[Entry]) -> Result<(), WalError> {
+        self.check()?;
+        let snapshot_index = self.snapshot_index;
+        for e in entries.iter().filter(|e| e.index > snapshot_index) {
+            let r = self.append_one(e);
+            self.guard(r)?;
+        }
+        Ok(())
+    }
+
+    fn append_one(&mut self, e: &Entry) -> Result<(), WalError> {
+        if e.index <= self.last.0 {
+            self.truncate_from(e.index)?;
+        }
+        if e.index != self.last.0 + 1 {
+            return Err(WalError::Hole {
+                last: self.last.0,
+                got: e.index,
+            });
+        }
+        let len = record::entry_len(e);
+        if len - RECORD_HEADER_LEN > RECORD_LEN_MAX as usize {
+            return Err(WalError::TooLarge {
+                index: e.index,
+                len,
+            });
+        }
+        let active = self.make_room(len)?;
+        let offset = (active + self.buf.len() as u64) as u32;
+        record::encode_entry(e, &mut self.buf);
+        self.pending.push((e.clone(), offset));
+        self.last = (e.index, e.term);
+        Ok(())
+    }
+
+    /// Makes sure the active segment can take `len` more bytes, starting a
+    /// new one if not. Returns the active segment's written length.
+    fn make_room(&mut self, len: usize) -> Result<u64, WalError> {
+        let max = self.opts.segment_bytes_max.min(u64::from(u32::MAX));
+        if let Some(a) = &self.active {
+            let used = a.len + self.buf.len() as u64;
+            if used == SEGMENT_HEADER_LEN as u64 || used + len as u64 <= max {
+                return Ok(a.len);
+            }
+        }
+        // Seal the old segment first: only the last segment may end torn.
+        self.sync()?;
+        let first = self.last.0 + 1;
+        let (file, path) = create_segment(&*self.fs, &self.dir, first)
+            .map_err(|(p, e)| WalError::io("create segment", p, e))?;
+        let seg = SegmentIndex {
+            first,
+            path: path.clone(),
+            file: file.clone(),
+            offsets: Vec::new(),
+            end: SEGMENT_HEADER_LEN as u64,
+        };
+        wr(&self.index).segments.push_back(seg);
+        self.active = Some(Active {
+            file,
+            path,
+            len: SEGMENT_HEADER_LEN as u64,
+        });
+        Ok(SEGMENT_HEADER_LEN as u64)
+    }
+
+    /// Buffers a new hard state (written, after the log, by the next sync).
+    pub fn set_hard_state(&mut self, hs: HardState) -> Result<(), WalError> {
+        self.check()?;
+        self.pending_hard_state = Some(hs);
+        Ok(())
+    }
+
+    /// Writes everything buffered with one `write` and one `fdatasync` (and
+    /// the hard state, if it changed, with one more of each). Returns the
+    /// last durable `(index, term)`.
+    pub fn sync(&mut self) -> Result<(Index, Term), WalError> {
+        self.check()?;
+        let r = self.sync_inner();
+        self.guard(r)
+    }
+
+    fn sync_inner(&mut self) -> Result<(Index, Term), WalError> {
+        if !self.buf.is_empty() {
+            let Some(a) = &mut self.active else {
+                unreachable!("buffered records without an active segment");
+            };
+            let io = |op| {
+                let p = a.path.clone();
+                move |e| WalError::io(op, p, e)
+            };
+            a.file.write_all_at(&self.buf, a.len).map_err(io("write"))?;
+            a.len += self.buf.len() as u64;
+            a.file.sync_data().map_err(io("fdatasync"))?;
+            self.buf.clear();
+        }
+        if let Some(hs) = self.pending_hard_state.take() {
+            self.hard_state.write(hs)?;
+        }
+        let mut index = wr(&self.index);
+        for (e, offset) in self.pending.drain(..) {
+            let len = record::entry_len(&e);
+            index.push_entry(e, offset, len);
+        }
+        index.hard_state = self.hard_state.current();
+        Ok(self.last)
+    }
+
+    /// Removes every entry at or after `index`, durably.
+    fn truncate_from(&mut self, index: Index) -> Result<(), WalError> {
+        self.sync_inner()?;
+        let removal = wr(&self.index).truncate_from(index);
+        self.carry_out(&removal, true)?;
+        if let Some((seg, end)) = &removal.cut {
+            let io = |op| {
+                let p = seg.path.clone();
+                move |e| WalError::io(op, p, e)
+            };
+            seg.file.set_len(*end).map_err(io("truncate"))?;
+            seg.file.sync_data().map_err(io("fdatasync"))?;
+        }
+        self.reset_active();
+        self.last = rd(&self.index).last();
+        Ok(())
+    }
+
+    /// Deletes the segments of `removal`. With `each_durable`, each removal
+    /// is made durable before the next, so a crash leaves a contiguous log.
+    fn carry_out(&self, removal: &Removal, each_durable: bool) -> Result<(), WalError> {
+        for seg in &removal.segments {
+            self.fs
+                .remove(&seg.path)
+                .map_err(|e| WalError::io("remove", &seg.path, e))?;
+            if each_durable {
+                self.sync_dir()?;
+            }
+        }
+        if !each_durable && !removal.segments.is_empty() {
+            self.sync_dir()?;
+        }
+        Ok(())
+    }
+
+    fn sync_dir(&self) -> Result<(), WalError> {
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(|e| WalError::io("fsync dir", &self.dir, e))
+    }
+
+    /// Points the active segment at the index's last segment, if any.
+    fn reset_active(&mut self) {
+        self.active = rd(&self.index).segments.back().map(|s| Active {
+            file: s.file.clone(),
+            path: s.path.clone(),
+            len: s.end,
+        });
+    }
+
+    /// Makes the finished snapshot `snap` the current one: the log it covers
+    /// is dropped (its suffix kept if the log holds the snapshot's last entry
+    /// with the same term, §7), whole segments below it and older snapshot
+    /// files are deleted. Not newer than the current snapshot: ignored
+    /// (except that a snapshot at index 0, carrying the initial membership,
+    /// may be installed into a WAL that has none: how a node is bootstrapped).
+    pub fn install_snapshot(&mut self, snap: SnapshotFile) -> Result<(), WalError> {
+        self.check()?;
+        let has_snapshot = rd(&self.index).snapshot_file.is_some();
+        if snap.meta().index < self.snapshot_index
+            || (snap.meta().index == self.snapshot_index && has_snapshot)
+        {
+            return Ok(());
+        }
+        let r = self.install_inner(snap);
+        self.guard(r)
+    }
+
+    fn install_inner(&mut self, snap: SnapshotFile) -> Result<(), WalError> {
+        self.sync_inner()?;
+        let (index, path) = (snap.meta().index, snap.path().to_path_buf());
+        let keep = rd(&self.index).term(index) == Some(snap.meta().term);
+        let removal = wr(&self.index).install(snap);
+        // Dropping a whole log must leave a prefix at every step (recovery
+        // then sees it does not reach the snapshot); a prefix of segments
+        // may go in any order.
+        self.carry_out(&removal, !keep)?;
+        self.remove_old_snapshots(&path)?;
+        self.snapshot_index = index;
+        self.reset_active();
+        self.last = rd(&self.index).last();
+        Ok(())
+    }
+
+    fn remove_old_snapshots(&self, current: &Path) -> Result<(), WalError> {
+        let dir = self.snapshot_dir();
+        let names = self
+            .fs
+            .list(&dir)
+            .map_err(|e| WalError::io("list", &dir, e))?;
+        let mut removed = false;
+        for name in names.iter().filter(|n| parse_snapshot_name(n).is_some()) {
+            let path = dir.join(name);
+            if path != current {
+                self.fs
+                    .remove(&path)
+                    .map_err(|e| WalError::io("remove", &path, e))?;
+                removed = true;
+            }
+        }
+        if removed {
+            self.fs
+                .sync_dir(&dir)
+                .map_err(|e| WalError::io("fsync dir", &dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the segments holding only entries at or below
+    /// `min(index, snapshot index)`.
+    pub fn compact(&mut self, index: Index) -> Result<(), WalError> {
+        self.check()?;
+        let r = self.compact_inner(index.min(self.snapshot_index));
+        self.guard(r)
+    }
+
+    fn compact_inner(&mut self, index: Index) -> Result<(), WalError> {
+        self.sync_inner()?;
+        let removal = wr(&self.index).drop_prefix(index);
+        self.carry_out(&removal, false)?;
+        self.reset_active();
+        Ok(())
+    }
+}
+
+fn rd(index: &RwLock<LogIndex>) -> RwLockReadGuard<'_, LogIndex> {
+    // The index is updated in steps that each leave it consistent.
+    index.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn wr(index: &RwLock<LogIndex>) -> RwLockWriteGuard<'_, LogIndex> {
+    index.write().unwrap_or_else(|p| p.into_inner())
+}

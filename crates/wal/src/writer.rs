@@ -1,0 +1,314 @@
+//! [`WalWriter`]: the group-commit thread in front of a [`Wal`].
+//!
+//! Callers submit operations and get a sequence number; the thread takes
+//! everything queued since its last sync, applies it in order (all appends of
+//! the batch go out in one `write`), issues one `fdatasync`, and publishes the
+//! highest durable sequence number with the last durable `(index, term)`.
+//! Waiting for "durable ≥ my seq" is how a caller learns its operation is on
+//! disk. The first error stops the thread; it is reported to every waiter and
+//! every later submission.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use raft::{Entry, HardState, Index, SnapshotMeta, Term};
+
+use crate::error::WalError;
+use crate::snapshot::{SnapshotFile, SnapshotWriter};
+use crate::storage::WalStorage;
+use crate::wal::Wal;
+
+/// One write operation, as the runtime's persist actions ask for them.
+#[derive(Debug)]
+pub enum Op {
+    /// [`Wal::append`].
+    Append(Vec<Entry>),
+    /// [`Wal::set_hard_state`].
+    HardState(HardState),
+    /// [`Wal::install_snapshot`].
+    InstallSnapshot(SnapshotFile),
+    /// [`Wal::compact`].
+    Compact(Index),
+}
+
+impl Op {
+    fn size_bytes(&self) -> u64 {
+        match self {
+            Op::Append(entries) => entries.iter().map(Entry::size_bytes).sum(),
+            _ => 64,
+        }
+    }
+}
+
+/// How far durability has got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Durable {
+    /// Every operation with a sequence number up to this one is durable.
+    pub seq: u64,
+    /// The last index of the durable log.
+    pub index: Index,
+    /// The term of that entry.
+    pub term: Term,
+}
+
+/// Limits of the writer.
+#[derive(Clone, Debug)]
+pub struct WriterOptions {
+    /// Submissions block while this many operations are queued (back pressure).
+    pub queue_ops_max: usize,
+    /// A batch stops taking operations once their entries pass this many
+    /// bytes (it always takes at least one).
+    pub batch_bytes_max: u64,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            queue_ops_max: 4096,
+            batch_bytes_max: 16 << 20,
+        }
+    }
+}
+
+/// Called by the writer thread after each batch is durable.
+pub type OnDurable = Box<dyn Fn(Durable) + Send>;
+
+#[derive(Default)]
+struct Queue {
+    ops: VecDeque<(u64, Op)>,
+    next_seq: u64,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Progress {
+    durable: Durable,
+    error: Option<WalError>,
+    stopped: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Signalled when work arrives or room frees up.
+    queue_cv: Condvar,
+    progress: Mutex<Progress>,
+    progress_cv: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The handle on the group-commit thread. Dropping it drains the queue and
+/// joins the thread.
+pub struct WalWriter {
+    shared: Arc<Shared>,
+    storage: WalStorage,
+    snapshot_dir: std::path::PathBuf,
+    fs: Arc<dyn crate::fs::Fs>,
+    opts: WriterOptions,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for WalWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalWriter")
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WalWriter {
+    /// Moves `wal` onto a new writer thread. `on_durable`, if given, is called
+    /// on that thread after every durable batch (to wake an async runtime).
+    pub fn start(
+        wal: Wal,
+        opts: WriterOptions,
+        on_durable: Option<OnDurable>,
+    ) -> std::io::Result<WalWriter> {
+        let shared = Arc::new(Shared::default());
+        let (index, term) = wal.last();
+        lock(&shared.progress).durable = Durable {
+            seq: 0,
+            index,
+            term,
+        };
+        let storage = wal.storage();
+        let (snapshot_dir, fs) = (wal.snapshot_dir(), wal.fs.clone());
+        let s = shared.clone();
+        let batch_bytes_max = opts.batch_bytes_max;
+        let thread = std::thread::Builder::new()
+            .name("wal-writer".into())
+            .spawn(move || run(wal, &s, batch_bytes_max, on_durable))?;
+        Ok(WalWriter {
+            shared,
+            storage,
+            snapshot_dir,
+            fs,
+            opts,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `op`; returns its sequence number. Blocks while the queue is full.
+    pub fn submit(&self, op: Op) -> Result<u64, WalError> {
+        let mut q = lock(&self.shared.queue);
+        while q.ops.len() >= self.opts.queue_ops_max && !q.closed {
+            q = self
+                .shared
+                .queue_cv
+                .wait(q)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        if q.closed {
+            drop(q);
+            return Err(self.error());
+        }
+        q.next_seq += 1;
+        let seq = q.next_seq;
+        q.ops.push_back((seq, op));
+        self.shared.queue_cv.notify_all();
+        Ok(seq)
+    }
+
+    /// Blocks until operation `seq` is durable; returns the progress then.
+    pub fn wait_durable(&self, seq: u64) -> Result<Durable, WalError> {
+        let mut p = lock(&self.shared.progress);
+        loop {
+            if p.durable.seq >= seq {
+                return Ok(p.durable);
+            }
+            if let Some(e) = &p.error {
+                return Err(e.clone());
+            }
+            if p.stopped {
+                return Err(WalError::Stopped);
+            }
+            p = self
+                .shared
+                .progress_cv
+                .wait(p)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// The progress so far, or the fatal error that stopped the writer.
+    pub fn durable(&self) -> Result<Durable, WalError> {
+        let p = lock(&self.shared.progress);
+        p.error.clone().map_or(Ok(p.durable), Err)
+    }
+
+    fn error(&self) -> WalError {
+        lock(&self.shared.progress)
+            .error
+            .clone()
+            .unwrap_or(WalError::Stopped)
+    }
+
+    /// A read handle implementing [`raft::Storage`].
+    pub fn storage(&self) -> WalStorage {
+        self.storage.clone()
+    }
+
+    /// Starts writing a snapshot (on the caller's thread); submit the finished
+    /// file as [`Op::InstallSnapshot`].
+    pub fn begin_snapshot(&self, meta: SnapshotMeta) -> Result<SnapshotWriter, WalError> {
+        SnapshotWriter::create(self.fs.clone(), &self.snapshot_dir, meta)
+    }
+
+    /// Makes everything queued durable, stops the thread and reports the
+    /// final progress (or the error that stopped it).
+    pub fn shutdown(mut self) -> Result<Durable, WalError> {
+        self.close_and_join();
+        self.durable()
+    }
+
+    fn close_and_join(&mut self) {
+        lock(&self.shared.queue).closed = true;
+        self.shared.queue_cv.notify_all();
+        if let Some(t) = self.thread.take() {
+            // A panic on the writer thread already marked progress stopped.
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for WalWriter {
+    fn drop(&mut self) {
+        self.close_and_join();
+    }
+}
+
+/// Marks the writer stopped however the thread ends, panics included.
+struct StopGuard<'a>(&'a Shared);
+
+impl Drop for StopGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.progress).stopped = true;
+        self.0.progress_cv.notify_all();
+        let mut q = lock(&self.0.queue);
+        q.closed = true;
+        self.0.queue_cv.notify_all();
+    }
+}
+
+fn run(mut wal: Wal, shared: &Shared, batch_bytes_max: u64, on_durable: Option<OnDurable>) {
+    let _guard = StopGuard(shared);
+    while let Some(batch) = next_batch(shared, batch_bytes_max) {
+        let Some(seq) = batch.last().map(|(s, _)| *s) else {
+            continue;
+        };
+        match apply(&mut wal, batch) {
+            Ok((index, term)) => {
+                let durable = Durable { seq, index, term };
+                lock(&shared.progress).durable = durable;
+                shared.progress_cv.notify_all();
+                if let Some(f) = &on_durable {
+                    f(durable);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "WAL write failed; the writer stops");
+                lock(&shared.progress).error = Some(e);
+                return;
+            }
+        }
+    }
+}
+
+/// Waits for work; takes everything queued up to the byte limit. `None` once
+/// closed and drained.
+fn next_batch(shared: &Shared, batch_bytes_max: u64) -> Option<Vec<(u64, Op)>> {
+    let mut q = lock(&shared.queue);
+    while q.ops.is_empty() {
+        if q.closed {
+            return None;
+        }
+        q = shared.queue_cv.wait(q).unwrap_or_else(|p| p.into_inner());
+    }
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    while let Some((_, op)) = q.ops.front() {
+        bytes += op.size_bytes();
+        if bytes > batch_bytes_max && !batch.is_empty() {
+            break;
+        }
+        batch.extend(q.ops.pop_front());
+    }
+    shared.queue_cv.notify_all();
+    Some(batch)
+}
+
+fn apply(wal: &mut Wal, batch: Vec<(u64, Op)>) -> Result<(Index, Term), WalError> {
+    for (_, op) in batch {
+        match op {
+            Op::Append(entries) => wal.append(&entries)?,
+            Op::HardState(hs) => wal.set_hard_state(hs)?,
+            Op::InstallSnapshot(snap) => wal.install_snapshot(snap)?,
+            Op::Compact(index) => wal.compact(index)?,
+        }
+    }
+    wal.sync()
+}

@@ -1,0 +1,155 @@
+//! Round trips through the real file system.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use raft::{HardState, Storage, StorageError};
+use wal::{Op, Wal, WalOptions, WalWriter, WriterOptions};
+
+#[test]
+fn appends_survive_reopen_and_are_read_back_from_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let entries: Vec<_> = (1..=200)
+        .map(|i| {
+            if i % 50 == 0 {
+                member(i, i / 10 + 1)
+            } else {
+                cmd(i, i / 10 + 1)
+            }
+        })
+        .collect();
+    {
+        let mut wal = Wal::open(tmp.path(), small_segments()).unwrap();
+        for chunk in entries.chunks(9) {
+            wal.append(chunk).unwrap();
+            wal.sync().unwrap();
+        }
+        wal.set_hard_state(HardState {
+            term: 21,
+            vote: 3,
+            commit: 150,
+        })
+        .unwrap();
+        wal.sync().unwrap();
+        let s = wal.storage();
+        assert_eq!(s.entries(1, 201, u64::MAX).unwrap(), entries);
+    }
+    let wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    let s = wal.storage();
+    assert!(
+        std::fs::read_dir(tmp.path()).unwrap().count() > 10,
+        "small segments rotate"
+    );
+    assert_eq!((s.first_index(), s.last_index()), (1, 200));
+    assert_eq!(s.entries(1, 201, u64::MAX).unwrap(), entries);
+    assert_eq!(s.entries(5, 9, 0).unwrap().len(), 1);
+    assert_eq!(s.term(200), Ok(21));
+    assert_eq!(s.term(201), Err(StorageError::Unavailable));
+    let init = s.initial_state();
+    assert_eq!(
+        init.hard_state,
+        HardState {
+            term: 21,
+            vote: 3,
+            commit: 150
+        }
+    );
+    assert_eq!(
+        init.log_memberships.iter().map(|m| m.0).collect::<Vec<_>>(),
+        vec![50, 100, 150, 200]
+    );
+}
+
+#[test]
+fn conflict_repair_truncates_across_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    wal.append(&(1..=100).map(|i| cmd(i, 1)).collect::<Vec<_>>())
+        .unwrap();
+    wal.sync().unwrap();
+    wal.append(&[cmd(40, 2), member(41, 2)]).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    let s = wal.storage();
+    assert_eq!(s.last_index(), 41);
+    assert_eq!(
+        s.entries(38, 42, u64::MAX).unwrap(),
+        vec![cmd(38, 1), cmd(39, 1), cmd(40, 2), member(41, 2)]
+    );
+    assert_eq!(s.initial_state().log_memberships.len(), 1);
+}
+
+#[test]
+fn snapshot_keeps_matching_suffix_and_drops_mismatching_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    wal.append(&(1..=60).map(|i| cmd(i, 1 + i / 30)).collect::<Vec<_>>())
+        .unwrap();
+    wal.sync().unwrap();
+    let snap = snapshot(&wal, 45, 2, b"state at 45");
+    wal.install_snapshot(snap).unwrap();
+    let s = wal.storage();
+    assert_eq!((s.first_index(), s.last_index()), (46, 60));
+    assert_eq!(s.entries(45, 50, u64::MAX), Err(StorageError::Compacted));
+    assert_eq!(
+        s.snapshot_chunk(6, 100),
+        (bytes::Bytes::from_static(b"at 45"), true)
+    );
+    drop(wal);
+    let mut wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    let s = wal.storage();
+    assert_eq!(
+        (s.first_index(), s.last_index(), s.term(45)),
+        (46, 60, Ok(2))
+    );
+    assert_eq!(
+        s.entries(46, 61, u64::MAX).unwrap(),
+        (46..=60).map(|i| cmd(i, 1 + i / 30)).collect::<Vec<_>>()
+    );
+    let snap = snapshot(&wal, 80, 5, b"from the leader");
+    wal.install_snapshot(snap).unwrap();
+    wal.append(&[cmd(81, 5)]).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    let s = wal.storage();
+    assert_eq!(
+        (s.first_index(), s.last_index(), s.term(80)),
+        (81, 81, Ok(5))
+    );
+    assert_eq!(
+        s.snapshot_chunk(0, 4),
+        (bytes::Bytes::from_static(b"from"), false)
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("snap")).unwrap().count(),
+        1
+    );
+}
+
+#[test]
+fn writer_thread_group_commits_and_reports_durability() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wal = Wal::open(tmp.path(), WalOptions::default()).unwrap();
+    let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
+    let mut last = 0;
+    for i in 1..=500 {
+        last = writer.submit(Op::Append(vec![cmd(i, 3)])).unwrap();
+    }
+    writer
+        .submit(Op::HardState(HardState {
+            term: 3,
+            vote: 0,
+            commit: 400,
+        }))
+        .unwrap();
+    let d = writer.wait_durable(last).unwrap();
+    assert!(d.seq >= last && d.index >= 500);
+    let end = writer.shutdown().unwrap();
+    assert_eq!((end.seq, end.index, end.term), (501, 500, 3));
+    let wal = Wal::open(tmp.path(), WalOptions::default()).unwrap();
+    assert_eq!(wal.storage().hard_state().commit, 400);
+    assert_eq!(wal.storage().last_index(), 500);
+}

@@ -1,0 +1,238 @@
+//! Explicit damage cases: what recovery repairs and what it refuses.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use raft::{HardState, Storage};
+use wal::fs::Fs;
+use wal::record::entry_len;
+use wal::segment::SEGMENT_HEADER_LEN;
+use wal::sim::SimFs;
+use wal::{Op, OpenError, WalError, WalOptions, WalWriter, WriterOptions};
+
+/// A disk holding entries 1..=n (term 1) in small segments, all synced.
+fn disk_with(n: u64) -> SimFs {
+    let fs = SimFs::new();
+    let mut wal = open_sim(&fs, small_segments()).unwrap();
+    wal.append(&(1..=n).map(|i| cmd(i, 1)).collect::<Vec<_>>())
+        .unwrap();
+    wal.sync().unwrap();
+    fs
+}
+
+fn segments(fs: &SimFs) -> Vec<PathBuf> {
+    let mut names: Vec<_> = fs
+        .list(dir())
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    names.sort();
+    names.into_iter().map(|n| dir().join(n)).collect()
+}
+
+/// The byte offset of entry `index`'s record in a segment starting at `first`.
+fn offset_of(first: u64, index: u64) -> u64 {
+    SEGMENT_HEADER_LEN as u64
+        + (first..index)
+            .map(|i| entry_len(&cmd(i, 1)) as u64)
+            .sum::<u64>()
+}
+
+fn corrupt_at(err: OpenError) -> (PathBuf, u64, String) {
+    match err {
+        OpenError::Corrupt { path, offset, what } => (path, offset, what),
+        other => panic!("expected corruption, got {other}"),
+    }
+}
+
+#[test]
+fn torn_tail_is_cut() {
+    let fs = disk_with(30);
+    let last = segments(&fs).pop().unwrap();
+    let mut data = fs.read_file(&last).unwrap();
+    let len = data.len();
+    data.truncate(len - 5);
+    fs.write_file(&last, data).unwrap();
+    let wal = open_sim(&fs, small_segments()).unwrap();
+    assert_eq!(wal.storage().last_index(), 29);
+    assert!(
+        fs.read_file(&last).unwrap().len() < len - 5,
+        "the partial record is cut off the file"
+    );
+    assert_eq!(
+        wal.storage().entries(1, 30, u64::MAX).unwrap(),
+        (1..30).map(|i| cmd(i, 1)).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn zeroed_tail_is_cut() {
+    let fs = disk_with(30);
+    let last = segments(&fs).pop().unwrap();
+    let mut data = fs.read_file(&last).unwrap();
+    let len = data.len();
+    data.extend_from_slice(&[0; 300]);
+    fs.write_file(&last, data).unwrap();
+    let mut wal = open_sim(&fs, small_segments()).unwrap();
+    assert_eq!(wal.storage().last_index(), 30);
+    assert_eq!(fs.read_file(&last).unwrap().len(), len);
+    wal.append(&[cmd(31, 1)]).unwrap();
+    wal.sync().unwrap();
+    assert_eq!(
+        open_sim(&fs, small_segments())
+            .unwrap()
+            .storage()
+            .last_index(),
+        31
+    );
+}
+
+#[test]
+fn flipped_bit_in_an_earlier_segment_is_refused_with_file_and_offset() {
+    let fs = disk_with(30);
+    let first = segments(&fs).remove(0);
+    let mut data = fs.read_file(&first).unwrap();
+    let at = offset_of(1, 3);
+    data[at as usize + 12] ^= 0x10;
+    fs.write_file(&first, data).unwrap();
+    let (path, offset, what) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
+    assert_eq!((path, offset), (first, at));
+    assert!(what.contains("checksum"), "{what}");
+}
+
+#[test]
+fn flipped_bit_mid_last_segment_is_refused_not_cut() {
+    let fs = disk_with(30);
+    let last = segments(&fs).pop().unwrap();
+    let seg_first: u64 = last.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let mut data = fs.read_file(&last).unwrap();
+    let at = offset_of(seg_first, seg_first);
+    data[at as usize + 20] ^= 1;
+    fs.write_file(&last, data).unwrap();
+    let (path, offset, _) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
+    assert_eq!((path, offset), (last, at));
+}
+
+#[test]
+fn truncated_segment_header_is_refused() {
+    let fs = disk_with(30);
+    let segs = segments(&fs);
+    fs.write_file(&segs[1], fs.read_file(&segs[1]).unwrap()[..10].to_vec())
+        .unwrap();
+    let (path, offset, what) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
+    assert_eq!((path, offset), (segs[1].clone(), 0));
+    assert!(what.contains("header"), "{what}");
+}
+
+#[test]
+fn missing_segment_is_refused() {
+    let fs = disk_with(30);
+    let segs = segments(&fs);
+    assert!(segs.len() >= 3);
+    fs.remove(&segs[1]).unwrap();
+    let (path, offset, what) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
+    assert_eq!((path, offset), (segs[2].clone(), 0));
+    assert!(what.contains("missing segment"), "{what}");
+}
+
+#[test]
+fn corrupt_snapshot_is_refused() {
+    let fs = disk_with(30);
+    let mut wal = open_sim(&fs, small_segments()).unwrap();
+    let snap = snapshot(&wal, 20, 1, b"some state machine bytes");
+    let path = snap.path().to_path_buf();
+    wal.install_snapshot(snap).unwrap();
+    drop(wal);
+    let mut data = fs.read_file(&path).unwrap();
+    let n = data.len();
+    data[n - 20] ^= 4;
+    fs.write_file(&path, data).unwrap();
+    let (got, _, what) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
+    assert_eq!(got, path);
+    assert!(what.contains("checksum"), "{what}");
+}
+
+#[test]
+fn failed_fsync_is_fatal_and_sticky() {
+    let fs = disk_with(5);
+    let mut wal = open_sim(&fs, small_segments()).unwrap();
+    fs.fail_sync_at(1);
+    wal.append(&[cmd(6, 1)]).unwrap();
+    let err = wal.sync().unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            WalError::Io {
+                op: "fdatasync",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(wal.append(&[cmd(7, 1)]).is_err());
+    assert!(
+        wal.sync().is_err(),
+        "never retried: a second sync would wrongly succeed"
+    );
+    assert_eq!(
+        wal.storage().last_index(),
+        5,
+        "the failed entry is not shown as durable"
+    );
+}
+
+#[test]
+fn failed_fsync_stops_the_writer_thread() {
+    let fs = disk_with(5);
+    let wal = open_sim(&fs, WalOptions::default()).unwrap();
+    let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
+    fs.fail_sync_at(1);
+    let seq = writer.submit(Op::Append(vec![cmd(6, 1)])).unwrap();
+    assert!(matches!(writer.wait_durable(seq), Err(WalError::Io { .. })));
+    // The thread has stopped: later submissions fail instead of queueing.
+    let later = (0..100)
+        .map(|_| writer.submit(Op::Append(vec![cmd(7, 1)])))
+        .find(|r| r.is_err());
+    assert!(matches!(later, Some(Err(WalError::Io { .. }))));
+    assert!(writer.shutdown().is_err());
+}
+
+#[test]
+fn hard_state_is_old_or_new_after_a_crash_anywhere() {
+    let old = HardState {
+        term: 4,
+        vote: 2,
+        commit: 3,
+    };
+    let new = HardState {
+        term: 5,
+        vote: 3,
+        commit: 4,
+    };
+    for crash_at in 1..=2 {
+        for torn_seed in 0..64 {
+            let fs = disk_with(5);
+            let mut wal = open_sim(&fs, small_segments()).unwrap();
+            wal.set_hard_state(old).unwrap();
+            wal.sync().unwrap();
+            wal.set_hard_state(new).unwrap();
+            fs.crash_at(fs.ops() + crash_at);
+            fs.set_torn_seed(torn_seed);
+            let synced = wal.sync().is_ok();
+            let image = fs.crash_image();
+            let got = open_sim(&image, small_segments())
+                .unwrap()
+                .storage()
+                .hard_state();
+            assert!(
+                got == old || got == new,
+                "crash {crash_at} seed {torn_seed}: {got:?}"
+            );
+            assert!(!synced);
+        }
+    }
+}
