@@ -1,0 +1,179 @@
+//! The applier: applies committed entries to the state machine in log order
+//! on its own thread, answers the proposals waiting for them, serves reads
+//! once their read index is applied, and takes and restores snapshots.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use raft::{Entry, EntryPayload, Index, SnapshotMeta, Term};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::backend::{LogStorage, Persister, SnapshotReader};
+use crate::core::Internal;
+use crate::error::NodeError;
+use crate::state_machine::StateMachine;
+
+/// Where a proposal's outcome goes.
+pub(crate) type Reply<SM> = oneshot::Sender<Result<<SM as StateMachine>::Output, NodeError>>;
+
+/// A read to run against the state machine once it has applied `index`.
+pub(crate) type ReadFn<SM> = Box<dyn FnOnce(&SM) + Send>;
+
+/// What the core and the node handle tell the applier.
+pub(crate) enum ApplierMsg<SM: StateMachine> {
+    /// A proposal was appended at `(index, term)`: answer `reply` when that
+    /// index is applied.
+    Register { index: Index, term: Term, reply: Reply<SM> },
+    /// Committed entries, in order.
+    Apply(Vec<Entry>),
+    /// Run once `index` is applied.
+    Read { index: Index, read: ReadFn<SM> },
+    /// Restore the state machine from the snapshot storage now holds.
+    Restore(SnapshotMeta),
+    /// Take a snapshot now.
+    SnapshotNow,
+}
+
+pub(crate) struct Applier<SM: StateMachine> {
+    pub sm: SM,
+    pub applied: Index,
+    pub last_snapshot: Index,
+    pub snapshot_entries: u64,
+    pub storage: LogStorage,
+    pub persister: Arc<Persister>,
+    pub core: mpsc::UnboundedSender<Internal>,
+    pending: BTreeMap<Index, (Term, Reply<SM>)>,
+    reads: VecDeque<(Index, ReadFn<SM>)>,
+}
+
+impl<SM: StateMachine> Applier<SM> {
+    pub fn new(
+        sm: SM,
+        applied: Index,
+        snapshot_entries: u64,
+        storage: LogStorage,
+        persister: Arc<Persister>,
+        core: mpsc::UnboundedSender<Internal>,
+    ) -> Self {
+        Applier {
+            sm,
+            applied,
+            last_snapshot: applied,
+            snapshot_entries,
+            storage,
+            persister,
+            core,
+            pending: BTreeMap::new(),
+            reads: VecDeque::new(),
+        }
+    }
+
+    /// Runs until every sender is gone.
+    pub fn run(mut self, mut inbox: mpsc::UnboundedReceiver<ApplierMsg<SM>>) {
+        while let Some(msg) = inbox.blocking_recv() {
+            if let Err(e) = self.handle(msg) {
+                tracing::error!(error = %e, "applier stopped");
+                let _ = self.core.send(Internal::Fatal(e.to_string()));
+                return;
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: ApplierMsg<SM>) -> Result<(), NodeError> {
+        match msg {
+            ApplierMsg::Register { index, term, reply } => {
+                self.pending.insert(index, (term, reply));
+            }
+            ApplierMsg::Apply(entries) => {
+                for entry in entries {
+                    self.apply(entry);
+                }
+                self.serve_reads();
+                if self.applied >= self.last_snapshot + self.snapshot_entries {
+                    self.take_snapshot()?;
+                }
+            }
+            ApplierMsg::Read { index, read } => {
+                self.reads.push_back((index, read));
+                self.serve_reads();
+            }
+            ApplierMsg::Restore(meta) => self.restore(meta)?,
+            ApplierMsg::SnapshotNow => self.take_snapshot()?,
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, entry: Entry) {
+        let mut output = match &entry.payload {
+            EntryPayload::Command(data) => Some(self.sm.apply(entry.index, data)),
+            _ => None,
+        };
+        self.applied = entry.index;
+        while let Some(first) = self.pending.first_entry() {
+            if *first.key() > entry.index {
+                break;
+            }
+            let (index, (term, reply)) = first.remove_entry();
+            let result = if index == entry.index && term == entry.term {
+                output.take().ok_or(NodeError::Unknown("the entry carried no command"))
+            } else {
+                // Another entry committed at this index: ours never will
+                // (entries do not move), so this failure is definite.
+                Err(NodeError::Refused("overwritten by a new leader before it committed".into()))
+            };
+            let _ = reply.send(result);
+        }
+    }
+
+    fn serve_reads(&mut self) {
+        let applied = self.applied;
+        let mut waiting = VecDeque::new();
+        while let Some((index, read)) = self.reads.pop_front() {
+            if index <= applied {
+                read(&self.sm);
+            } else {
+                waiting.push_back((index, read));
+            }
+        }
+        self.reads = waiting;
+    }
+
+    /// Writes the state machine out as a snapshot at the applied index and
+    /// hands it to the core to install and compact the log.
+    fn take_snapshot(&mut self) -> Result<(), NodeError> {
+        if self.applied <= self.storage_snapshot_index() {
+            return Ok(());
+        }
+        let (tx, rx) = oneshot::channel();
+        self.core.send(Internal::SnapshotMetaAt { index: self.applied, reply: tx }).map_err(|_| NodeError::Stopped)?;
+        let Ok(Ok(meta)) = rx.blocking_recv() else {
+            return Ok(());
+        };
+        let mut sink = self.persister.begin_snapshot(meta.clone())?;
+        self.sm.snapshot(&mut sink).map_err(|e| NodeError::Storage(format!("snapshot: {e}")))?;
+        let done = sink.finish()?;
+        tracing::info!(index = meta.index, term = meta.term, "snapshot taken");
+        self.last_snapshot = meta.index;
+        self.core.send(Internal::SnapshotTaken { meta, done }).map_err(|_| NodeError::Stopped)
+    }
+
+    fn storage_snapshot_index(&self) -> Index {
+        use raft::Storage;
+        self.storage.first_index() - 1
+    }
+
+    fn restore(&mut self, meta: SnapshotMeta) -> Result<(), NodeError> {
+        let mut reader = SnapshotReader::new(&self.storage);
+        self.sm.restore(&mut reader).map_err(|e| NodeError::Storage(format!("restoring the snapshot: {e}")))?;
+        self.applied = meta.index;
+        self.last_snapshot = meta.index;
+        // Proposals the snapshot covers may or may not be in it.
+        let later = self.pending.split_off(&(meta.index + 1));
+        for (_, (_, reply)) in std::mem::replace(&mut self.pending, later) {
+            let _ = reply.send(Err(NodeError::Unknown("a snapshot from the leader replaced the log")));
+        }
+        self.serve_reads();
+        tracing::info!(index = meta.index, "state machine restored from snapshot");
+        self.core.send(Internal::Restored(meta)).map_err(|_| NodeError::Stopped)
+    }
+}

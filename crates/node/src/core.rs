@@ -1,0 +1,371 @@
+//! The task that owns the Raft core: it ticks, steps peer messages, takes
+//! requests (batching everything queued), and carries out the core's actions
+//! under the driver contract of the `raft` crate.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use raft::{Action, ConfChange, Index, Message, NodeId, ProposeError, Raft, SnapshotMeta, Status, Term};
+use tokio::sync::{mpsc, oneshot};
+use wal::Op;
+
+use crate::applier::ApplierMsg;
+use crate::backend::{LogStorage, Persister, SnapshotDone, SnapshotSink, Submitted};
+use crate::error::NodeError;
+use crate::state_machine::StateMachine;
+use crate::transport::Transport;
+
+/// How many queued inputs one loop iteration takes before acting on them.
+const BATCH_INPUTS_MAX: usize = 4096;
+
+/// What a [`Node`](crate::Node) handle asks of the core.
+pub(crate) enum Request<O> {
+    Propose { cmd: Bytes, reply: oneshot::Sender<Result<O, NodeError>> },
+    ReadIndex { reply: oneshot::Sender<Result<Index, NodeError>> },
+    ConfChange { change: ConfChange, addr: Option<SocketAddr>, reply: oneshot::Sender<Result<Index, NodeError>> },
+    Transfer { to: NodeId, reply: oneshot::Sender<Result<(), NodeError>> },
+    Status { reply: oneshot::Sender<NodeStatus> },
+    Snapshot,
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// What the WAL writer and the applier tell the core.
+pub(crate) enum Internal {
+    Durable(wal::Durable),
+    SnapshotMetaAt { index: Index, reply: oneshot::Sender<Result<SnapshotMeta, NodeError>> },
+    SnapshotTaken { meta: SnapshotMeta, done: SnapshotDone },
+    Restored(SnapshotMeta),
+    Fatal(String),
+}
+
+/// A node's state, for operators.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// The core's view: role, term, leader, commit, applied, last index,
+    /// snapshot index, configuration, and on a leader each peer's progress.
+    pub raft: Status,
+    /// The leader's client address, if known.
+    pub leader_client_addr: Option<String>,
+}
+
+pub(crate) struct Core<SM: StateMachine> {
+    pub raft: Raft<LogStorage>,
+    pub persister: Arc<Persister>,
+    pub transport: Transport,
+    pub applier: mpsc::UnboundedSender<ApplierMsg<SM>>,
+    pub client_addr: String,
+    pub fatal: Arc<Mutex<Option<String>>>,
+    /// Messages waiting for writes up to a sequence number to be durable.
+    held: VecDeque<(u64, Message)>,
+    /// Received snapshots waiting for their install to be durable.
+    installs: VecDeque<(u64, SnapshotMeta)>,
+    submitted: u64,
+    durable: u64,
+    receiving: Option<SnapshotSink>,
+    next_read: u64,
+    reads: BTreeMap<u64, oneshot::Sender<Result<Index, NodeError>>>,
+    /// Entries durable in memory storage during this batch.
+    memory_persisted: Option<(Index, Term)>,
+    /// The configuration the transport was last told about.
+    members: std::collections::BTreeSet<NodeId>,
+}
+
+impl<SM: StateMachine> Core<SM> {
+    pub fn new(
+        raft: Raft<LogStorage>,
+        persister: Arc<Persister>,
+        transport: Transport,
+        applier: mpsc::UnboundedSender<ApplierMsg<SM>>,
+        client_addr: String,
+        fatal: Arc<Mutex<Option<String>>>,
+    ) -> Self {
+        Core {
+            raft,
+            persister,
+            transport,
+            applier,
+            client_addr,
+            fatal,
+            held: VecDeque::new(),
+            installs: VecDeque::new(),
+            submitted: 0,
+            durable: 0,
+            receiving: None,
+            next_read: 0,
+            reads: BTreeMap::new(),
+            memory_persisted: None,
+            members: Default::default(),
+        }
+    }
+
+    /// The loop. Returns when asked to shut down or on a fatal error.
+    pub async fn run(
+        mut self,
+        tick: std::time::Duration,
+        mut requests: mpsc::Receiver<Request<SM::Output>>,
+        mut peers: mpsc::Receiver<Message>,
+        mut internal: mpsc::UnboundedReceiver<Internal>,
+    ) {
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let outcome = tokio::select! {
+                _ = ticker.tick() => { self.raft.tick(); Ok(None) }
+                Some(m) = peers.recv() => {
+                    self.step(m);
+                    for _ in 0..BATCH_INPUTS_MAX {
+                        let Ok(m) = peers.try_recv() else { break };
+                        self.step(m);
+                    }
+                    Ok(None)
+                }
+                Some(r) = requests.recv() => self.handle_requests(r, &mut requests),
+                Some(i) = internal.recv() => self.handle_internal(i),
+                else => return,
+            };
+            let outcome = outcome.and_then(|shutdown| self.act().map(|_| shutdown));
+            match outcome {
+                Ok(None) => {}
+                Ok(Some(reply)) => {
+                    let _ = reply.send(());
+                    return;
+                }
+                Err(e) => return self.stop(e),
+            }
+        }
+    }
+
+    fn stop(&mut self, e: NodeError) {
+        tracing::error!(id = self.raft.id(), error = %e, "node stopping");
+        if let Ok(mut fatal) = self.fatal.lock() {
+            *fatal = Some(e.to_string());
+        }
+    }
+
+    fn step(&mut self, m: Message) {
+        if let Err(e) = self.raft.step(m) {
+            tracing::warn!(error = %e, "dropped a bad peer message");
+        }
+    }
+
+    /// Handles `first` and whatever else is queued, so proposals that arrive
+    /// together go out in one AppendEntries.
+    fn handle_requests(
+        &mut self,
+        first: Request<SM::Output>,
+        requests: &mut mpsc::Receiver<Request<SM::Output>>,
+    ) -> Result<Option<oneshot::Sender<()>>, NodeError> {
+        let mut next = Some(first);
+        for _ in 0..BATCH_INPUTS_MAX {
+            let Some(request) = next.take() else { break };
+            if let Some(shutdown) = self.handle_request(request)? {
+                return Ok(Some(shutdown));
+            }
+            next = requests.try_recv().ok();
+        }
+        Ok(None)
+    }
+
+    fn handle_request(&mut self, request: Request<SM::Output>) -> Result<Option<oneshot::Sender<()>>, NodeError> {
+        match request {
+            Request::Propose { cmd, reply } => match self.raft.propose(cmd) {
+                Ok(index) => {
+                    let term = self.raft.term();
+                    self.to_applier(ApplierMsg::Register { index, term, reply })?;
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(self.propose_error(e)));
+                }
+            },
+            Request::ReadIndex { reply } => {
+                self.next_read += 1;
+                match self.raft.read_index(self.next_read) {
+                    Ok(()) => {
+                        self.reads.insert(self.next_read, reply);
+                    }
+                    Err(raft::ReadError::NotLeader(_)) => {
+                        let _ = reply.send(Err(self.not_leader()));
+                    }
+                }
+            }
+            Request::ConfChange { change, addr, reply } => {
+                if let (Some(addr), ConfChange::AddVoter(id) | ConfChange::AddLearner(id)) = (addr, change) {
+                    self.transport.add_peer(id, addr);
+                }
+                let result = self.raft.propose_conf_change(change).map_err(|e| self.propose_error(e));
+                let _ = reply.send(result);
+            }
+            Request::Transfer { to, reply } => {
+                let result = self.raft.transfer_leader(to).map_err(|e| match e {
+                    raft::TransferError::NotLeader(_) => self.not_leader(),
+                    e => NodeError::Refused(e.to_string()),
+                });
+                let _ = reply.send(result);
+            }
+            Request::Status { reply } => {
+                let raft = self.raft.status();
+                let leader_client_addr = self.client_addr_of(raft.leader);
+                let _ = reply.send(NodeStatus { raft, leader_client_addr });
+            }
+            Request::Snapshot => self.to_applier(ApplierMsg::SnapshotNow)?,
+            Request::Shutdown { reply } => return Ok(Some(reply)),
+        }
+        Ok(None)
+    }
+
+    fn handle_internal(&mut self, internal: Internal) -> Result<Option<oneshot::Sender<()>>, NodeError> {
+        match internal {
+            Internal::Durable(d) => self.on_durable(d)?,
+            Internal::SnapshotMetaAt { index, reply } => {
+                let _ = reply.send(self.raft.snapshot_meta_at(index).map_err(|e| NodeError::Refused(e.to_string())));
+            }
+            Internal::SnapshotTaken { meta, done } => {
+                // The snapshot file is durable; installing it drops the log it covers.
+                self.submit_install(done)?;
+                self.raft.on_snapshot_taken(&meta);
+            }
+            Internal::Restored(meta) => self.raft.on_snapshot_installed(&meta),
+            Internal::Fatal(e) => return Err(NodeError::Storage(e)),
+        }
+        Ok(None)
+    }
+
+    fn on_durable(&mut self, d: wal::Durable) -> Result<(), NodeError> {
+        self.durable = self.durable.max(d.seq);
+        self.raft.on_persisted(d.index, d.term);
+        while self.held.front().is_some_and(|(seq, _)| *seq <= self.durable) {
+            if let Some((_, m)) = self.held.pop_front() {
+                self.transport.send(m);
+            }
+        }
+        while self.installs.front().is_some_and(|(seq, _)| *seq <= self.durable) {
+            if let Some((_, meta)) = self.installs.pop_front() {
+                self.to_applier(ApplierMsg::Restore(meta))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out the core's actions until it has none (reporting memory
+    /// writes durable at once).
+    fn act(&mut self) -> Result<(), NodeError> {
+        loop {
+            let actions = self.raft.take_actions();
+            if actions.is_empty() {
+                self.sync_members();
+                return Ok(());
+            }
+            for action in actions {
+                self.execute(action)?;
+            }
+            if let Some((index, term)) = self.memory_persisted.take() {
+                self.raft.on_persisted(index, term);
+            }
+        }
+    }
+
+    fn execute(&mut self, action: Action) -> Result<(), NodeError> {
+        match action {
+            Action::PersistHardState(hs) => {
+                self.submit(Op::HardState(hs))?;
+            }
+            Action::PersistEntries(entries) => {
+                let last = entries.last().map(|e| (e.index, e.term));
+                if self.submit(Op::Append(entries))? == Submitted::Done {
+                    self.memory_persisted = last;
+                }
+            }
+            Action::PersistSnapshotChunk { meta, offset, data } => {
+                if offset == 0 {
+                    self.receiving = Some(self.persister.begin_snapshot(meta)?);
+                }
+                if let Some(sink) = self.receiving.as_mut() {
+                    sink.write(&data)?;
+                }
+            }
+            Action::InstallSnapshot(meta) => {
+                let Some(sink) = self.receiving.take() else {
+                    return Err(NodeError::Storage("install of a snapshot that was not received".into()));
+                };
+                let seq = self.submit_install(sink.finish()?)?;
+                match seq {
+                    Submitted::Queued(seq) => self.installs.push_back((seq, meta)),
+                    Submitted::Done => self.to_applier(ApplierMsg::Restore(meta))?,
+                }
+            }
+            Action::CompactLog(index) => self.submit(Op::Compact(index)).map(|_| ())?,
+            Action::Send { message, after_persist } => {
+                if after_persist && self.submitted > self.durable {
+                    self.held.push_back((self.submitted, message));
+                } else {
+                    self.transport.send(message);
+                }
+            }
+            Action::Apply(entries) => self.to_applier(ApplierMsg::Apply(entries))?,
+            Action::ReadReady { ctx, index } => {
+                if let Some(reply) = self.reads.remove(&ctx) {
+                    let _ = reply.send(Ok(index));
+                }
+            }
+            Action::ReadFailed { ctx } => {
+                if let Some(reply) = self.reads.remove(&ctx) {
+                    let _ = reply.send(Err(self.not_leader()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the transport who may connect now that the configuration moved.
+    fn sync_members(&mut self) {
+        let members = self.raft.membership().members();
+        if members != self.members {
+            self.transport.set_members(members.clone());
+            self.members = members;
+        }
+    }
+
+    fn submit(&mut self, op: Op) -> Result<Submitted, NodeError> {
+        let submitted = self.persister.submit(op)?;
+        if let Submitted::Queued(seq) = submitted {
+            self.submitted = seq;
+        }
+        Ok(submitted)
+    }
+
+    fn submit_install(&mut self, done: SnapshotDone) -> Result<Submitted, NodeError> {
+        let submitted = self.persister.install(done)?;
+        if let Submitted::Queued(seq) = submitted {
+            self.submitted = seq;
+        }
+        Ok(submitted)
+    }
+
+    fn to_applier(&self, msg: ApplierMsg<SM>) -> Result<(), NodeError> {
+        self.applier.send(msg).map_err(|_| NodeError::Storage("the applier stopped".into()))
+    }
+
+    fn client_addr_of(&self, id: NodeId) -> Option<String> {
+        if id == 0 {
+            None
+        } else if id == self.raft.id() {
+            Some(self.client_addr.clone())
+        } else {
+            self.transport.client_addr(id)
+        }
+    }
+
+    fn not_leader(&self) -> NodeError {
+        let leader = self.raft.leader();
+        NodeError::NotLeader { leader: (leader != 0).then_some(leader), leader_addr: self.client_addr_of(leader) }
+    }
+
+    fn propose_error(&self, e: ProposeError) -> NodeError {
+        match e {
+            ProposeError::NotLeader(_) => self.not_leader(),
+            e => NodeError::Refused(e.to_string()),
+        }
+    }
+}

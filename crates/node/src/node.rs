@@ -1,0 +1,287 @@
+//! [`Node`]: the handle a program holds on its replicated state machine.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use raft::{ConfChange, Index, MemStorage, NodeId, Raft, Storage};
+use tokio::sync::{mpsc, oneshot};
+use wal::{Wal, WalOptions, WalWriter, WriterOptions};
+
+use crate::applier::{Applier, ApplierMsg};
+use crate::backend::{LogStorage, Persister, SnapshotReader, bootstrap_entry};
+use crate::config::{NetworkConfig, NodeConfig, StorageConfig};
+use crate::core::{Core, Internal, NodeStatus, Request};
+use crate::error::{NodeError, StartError};
+use crate::state_machine::StateMachine;
+use crate::transport::{TcpHandle, TcpSettings, TcpTransport, Transport};
+
+/// Requests queued for the core before callers wait (back pressure).
+const REQUEST_QUEUE: usize = 65_536;
+/// Peer messages queued for the core before new ones are dropped.
+const PEER_INBOX: usize = 65_536;
+
+/// A running Raft node: a replicated `SM`.
+pub struct Node<SM: StateMachine> {
+    id: NodeId,
+    requests: mpsc::Sender<Request<SM::Output>>,
+    applier: mpsc::UnboundedSender<ApplierMsg<SM>>,
+    fatal: Arc<Mutex<Option<String>>>,
+    propose_timeout: std::time::Duration,
+    core: Option<tokio::task::JoinHandle<()>>,
+    applier_thread: Option<std::thread::JoinHandle<()>>,
+    /// For the channel network: this node's inbox, to unregister on shutdown.
+    channel: Option<crate::ChannelNetwork>,
+}
+
+impl<SM: StateMachine> Node<SM> {
+    /// Opens (or creates and bootstraps) the log, restores the state machine
+    /// from the latest snapshot, connects to the peers and starts serving.
+    pub async fn start(config: NodeConfig, mut sm: SM) -> Result<Self, StartError> {
+        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+        let (storage, persister) = open_storage(&config, internal_tx.clone())?;
+        let snapshot = storage.snapshot_meta();
+        if snapshot.index > 0 {
+            sm.restore(&mut SnapshotReader::new(&storage)).map_err(StartError::Restore)?;
+        }
+        let mut raft_config = config.raft.clone();
+        raft_config.id = config.id;
+        raft_config.seed = seed(config.id);
+        let raft = Raft::new(raft_config, storage.clone()).map_err(|e| StartError::Config(e.to_string()))?;
+
+        let (peer_tx, peer_rx) = mpsc::channel(PEER_INBOX);
+        let (transport, channel) = start_transport(&config, peer_tx).await?;
+        let persister = Arc::new(persister);
+        let (applier_tx, applier_rx) = mpsc::unbounded_channel();
+        let applier =
+            Applier::new(sm, snapshot.index, config.snapshot_entries, storage, persister.clone(), internal_tx);
+        let applier_thread = std::thread::Builder::new()
+            .name(format!("raft-applier-{}", config.id))
+            .spawn(move || applier.run(applier_rx))
+            .map_err(StartError::Restore)?;
+
+        let fatal = Arc::new(Mutex::new(None));
+        let core = Core::new(raft, persister, transport, applier_tx.clone(), config.client_addr.clone(), fatal.clone());
+        let (requests, requests_rx) = mpsc::channel(REQUEST_QUEUE);
+        let handle = tokio::spawn(core.run(config.tick, requests_rx, peer_rx, internal_rx));
+        tracing::info!(id = config.id, snapshot = snapshot.index, "node started");
+        Ok(Node {
+            id: config.id,
+            requests,
+            applier: applier_tx,
+            fatal,
+            propose_timeout: config.propose_timeout,
+            core: Some(handle),
+            applier_thread: Some(applier_thread),
+            channel,
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request<SM::Output>) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        if self.requests.send(make(tx)).await.is_err() {
+            return Err(self.stopped());
+        }
+        rx.await.map_err(|_| self.stopped())
+    }
+
+    fn stopped(&self) -> NodeError {
+        match self.fatal.lock().ok().and_then(|f| f.clone()) {
+            Some(e) => NodeError::Storage(e),
+            None => NodeError::Stopped,
+        }
+    }
+
+    /// Replicates `command` and resolves with the state machine's output once
+    /// it is applied here. On the leader only ([`NodeError::NotLeader`]
+    /// elsewhere); [`NodeError::Unknown`] if the outcome could not be learned
+    /// within the propose timeout.
+    pub async fn propose(&self, command: Bytes) -> Result<SM::Output, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        if self.requests.send(Request::Propose { cmd: command, reply: tx }).await.is_err() {
+            return Err(self.stopped());
+        }
+        match tokio::time::timeout(self.propose_timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(NodeError::Unknown("the node stopped after the command was proposed")),
+            Err(_) => Err(NodeError::Unknown("timed out after the command was proposed")),
+        }
+    }
+
+    /// A linearizable read (ReadIndex, thesis §6.4): `read` runs against the
+    /// state machine once it has applied everything committed when the read
+    /// was asked. Reads that arrive together share one leadership check.
+    pub async fn read<R: Send + 'static>(&self, read: impl FnOnce(&SM) -> R + Send + 'static) -> Result<R, NodeError> {
+        let index = self.ask(|reply| Request::ReadIndex { reply }).await??;
+        let (tx, rx) = oneshot::channel();
+        let read = Box::new(move |sm: &SM| {
+            let _ = tx.send(read(sm));
+        });
+        self.applier.send(ApplierMsg::Read { index, read }).map_err(|_| self.stopped())?;
+        rx.await.map_err(|_| self.stopped())
+    }
+
+    /// A read of this node's state machine as it is now, without asking the
+    /// leader: possibly stale (what Redis Cluster's `READONLY` allows), but
+    /// served by any node.
+    pub async fn local_read<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&SM) -> R + Send + 'static,
+    ) -> Result<R, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        let read = Box::new(move |sm: &SM| {
+            let _ = tx.send(read(sm));
+        });
+        self.applier.send(ApplierMsg::Read { index: 0, read }).map_err(|_| self.stopped())?;
+        rx.await.map_err(|_| self.stopped())
+    }
+
+    /// Adds `id` as a voter: it joins as a learner, catches up (by snapshot if
+    /// far behind) and is promoted by the leader. `addr` is its peer address.
+    pub async fn add_voter(&self, id: NodeId, addr: SocketAddr) -> Result<Index, NodeError> {
+        self.change(ConfChange::AddVoter(id), Some(addr)).await
+    }
+
+    /// Adds `id` as a learner at peer address `addr`.
+    pub async fn add_learner(&self, id: NodeId, addr: SocketAddr) -> Result<Index, NodeError> {
+        self.change(ConfChange::AddLearner(id), Some(addr)).await
+    }
+
+    /// Removes voter `id`.
+    pub async fn remove_voter(&self, id: NodeId) -> Result<Index, NodeError> {
+        self.change(ConfChange::RemoveVoter(id), None).await
+    }
+
+    /// Proposes a membership change; resolves once it is applied here.
+    pub async fn change(&self, change: ConfChange, addr: Option<SocketAddr>) -> Result<Index, NodeError> {
+        let index = self.ask(|reply| Request::ConfChange { change, addr, reply }).await??;
+        self.wait_applied(index).await?;
+        Ok(index)
+    }
+
+    async fn wait_applied(&self, index: Index) -> Result<(), NodeError> {
+        let (tx, rx) = oneshot::channel();
+        let read = Box::new(move |_: &SM| {
+            let _ = tx.send(());
+        });
+        self.applier.send(ApplierMsg::Read { index, read }).map_err(|_| self.stopped())?;
+        match tokio::time::timeout(self.propose_timeout, rx).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(self.stopped()),
+            Err(_) => Err(NodeError::Unknown("timed out waiting for the change to apply")),
+        }
+    }
+
+    /// Hands leadership to `to` (thesis §3.10). Resolves once the transfer has
+    /// started; watch [`Node::status`] for the outcome.
+    pub async fn transfer_leader(&self, to: NodeId) -> Result<(), NodeError> {
+        self.ask(|reply| Request::Transfer { to, reply }).await?
+    }
+
+    /// Takes a snapshot now (normally a policy does: every
+    /// [`NodeConfig::snapshot_entries`] applied entries).
+    pub async fn snapshot(&self) -> Result<(), NodeError> {
+        self.requests.send(Request::Snapshot).await.map_err(|_| self.stopped())
+    }
+
+    /// Role, term, leader, commit and applied indices, configuration, and on a
+    /// leader each peer's replication progress.
+    pub async fn status(&self) -> Result<NodeStatus, NodeError> {
+        self.ask(|reply| Request::Status { reply }).await
+    }
+
+    /// Stops the node: the core stops taking input, and the WAL is closed
+    /// once the last handles go.
+    pub async fn shutdown(mut self) -> Result<(), NodeError> {
+        let (tx, rx) = oneshot::channel();
+        if self.requests.send(Request::Shutdown { reply: tx }).await.is_ok() {
+            let _ = rx.await;
+        }
+        if let Some(core) = self.core.take() {
+            let _ = core.await;
+        }
+        if let Some(network) = self.channel.take() {
+            network.unregister(self.id);
+        }
+        // The core is gone; closing our side of the applier's inbox ends it,
+        // and with it the last handle on the WAL, which syncs and closes.
+        let (closed, _) = mpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.applier, closed));
+        if let Some(thread) = self.applier_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        Ok(())
+    }
+}
+
+fn seed(id: NodeId) -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ id.rotate_left(32)
+}
+
+fn open_storage(
+    config: &NodeConfig,
+    internal: mpsc::UnboundedSender<Internal>,
+) -> Result<(LogStorage, Persister), StartError> {
+    let bootstrap = (!config.join).then(|| bootstrap_entry(config.peers.keys().copied()));
+    match &config.storage {
+        StorageConfig::Memory => {
+            let memory = MemStorage::default();
+            if let Some((entry, hs)) = bootstrap {
+                memory.append(&[entry]);
+                memory.set_hard_state(hs);
+            }
+            Ok((LogStorage::Memory(memory.clone()), Persister::Memory(memory)))
+        }
+        StorageConfig::Wal(dir) => {
+            let mut wal = Wal::open(dir, WalOptions::default())?;
+            let empty = wal.storage().last_index() == 0 && wal.storage().snapshot_meta().index == 0;
+            if let (true, Some((entry, hs))) = (empty, bootstrap) {
+                wal.append(&[entry])?;
+                wal.set_hard_state(hs)?;
+                wal.sync()?;
+            }
+            let storage = wal.storage();
+            let on_durable = Box::new(move |d| {
+                let _ = internal.send(Internal::Durable(d));
+            });
+            let writer =
+                WalWriter::start(wal, WriterOptions::default(), Some(on_durable)).map_err(StartError::Restore)?;
+            Ok((LogStorage::Wal(storage), Persister::Wal(Arc::new(writer))))
+        }
+    }
+}
+
+async fn start_transport(
+    config: &NodeConfig,
+    inbox: mpsc::Sender<raft::Message>,
+) -> Result<(Transport, Option<crate::ChannelNetwork>), StartError> {
+    match &config.network {
+        NetworkConfig::Channel(network) => {
+            network.register(config.id, inbox);
+            Ok((Transport::Channel(network.clone()), Some(network.clone())))
+        }
+        NetworkConfig::Tcp { listen } => {
+            let settings = TcpSettings {
+                me: config.id,
+                cluster_id: config.cluster_id,
+                client_addr: config.client_addr.clone(),
+                peer_addr: *listen,
+                max_frame_bytes: config.max_frame_bytes,
+                queue_messages: config.peer_queue_messages,
+                backoff: config.reconnect_backoff,
+            };
+            let (stop, stopped) = tokio::sync::watch::channel(());
+            let tcp = TcpTransport::start(settings, *listen, inbox, stopped).await.map_err(StartError::Listen)?;
+            for (&id, &addr) in &config.peers {
+                tcp.add_configured_peer(id, addr);
+            }
+            Ok((Transport::Tcp(TcpHandle { transport: tcp, _stop: stop }), None))
+        }
+    }
+}

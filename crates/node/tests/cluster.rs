@@ -1,0 +1,165 @@
+//! In-process clusters over real loopback TCP with WALs in temporary
+//! directories.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Cluster, Counter};
+use node::NodeError;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elect_and_replicate() {
+    let c = Cluster::start(3).await;
+    let leader = c.leader().await;
+    for i in 0..100u64 {
+        let out = c.node(leader).propose(Bytes::from(format!("{i}"))).await.unwrap();
+        assert_eq!(out, i + 1, "the counter state machine returns the running count");
+    }
+    c.await_applied_everywhere(100).await;
+    let total = c.node(leader).read(|sm: &Counter| sm.count).await.unwrap();
+    assert_eq!(total, 100);
+    // A follower refuses, naming the leader.
+    let follower = c.ids().into_iter().find(|&id| id != leader).unwrap();
+    match c.node(follower).propose(Bytes::from_static(b"x")).await {
+        Err(NodeError::NotLeader { leader: Some(l), .. }) => assert_eq!(l, leader),
+        other => panic!("expected NotLeader, got {other:?}"),
+    }
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_the_leader_and_keep_writing() {
+    let mut c = Cluster::start(3).await;
+    let leader = c.leader().await;
+    c.node(leader).propose(Bytes::from_static(b"a")).await.unwrap();
+    c.stop(leader).await;
+    let new_leader = c.leader().await;
+    assert_ne!(new_leader, leader);
+    let out = c.node(new_leader).propose(Bytes::from_static(b"b")).await.unwrap();
+    assert_eq!(out, 2, "the first write survived the leader");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_node_catches_up_from_its_directory() {
+    let mut c = Cluster::start(3).await;
+    let leader = c.leader().await;
+    let follower = c.ids().into_iter().find(|&id| id != leader).unwrap();
+    for _ in 0..10 {
+        c.node(leader).propose(Bytes::from_static(b"x")).await.unwrap();
+    }
+    c.stop(follower).await;
+    for _ in 0..10 {
+        c.node(leader).propose(Bytes::from_static(b"y")).await.unwrap();
+    }
+    c.restart(follower).await;
+    c.await_applied(follower, 20).await;
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_cluster_restart_keeps_every_acknowledged_write() {
+    let mut c = Cluster::start(3).await;
+    let leader = c.leader().await;
+    for _ in 0..25 {
+        c.node(leader).propose(Bytes::from_static(b"x")).await.unwrap();
+    }
+    let ids = c.ids();
+    for &id in &ids {
+        c.stop(id).await;
+    }
+    for &id in &ids {
+        c.restart(id).await;
+    }
+    let leader = c.leader().await;
+    let out = c.node(leader).propose(Bytes::from_static(b"z")).await.unwrap();
+    assert_eq!(out, 26);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_node_catches_up_by_snapshot() {
+    let mut c = Cluster::start_with(3, |cfg| cfg.snapshot_entries = 20).await;
+    let leader = c.leader().await;
+    for _ in 0..100 {
+        c.node(leader).propose(Bytes::from_static(b"x")).await.unwrap();
+    }
+    let new = c.add_empty_node(|cfg| cfg.snapshot_entries = 20).await;
+    let leader = c.leader().await;
+    let addr = c.peer_addr(new);
+    tokio::time::timeout(Duration::from_secs(20), c.node(leader).add_voter(new, addr)).await.unwrap().unwrap();
+    c.await_applied(new, 100).await;
+    let status = c.node(new).status().await.unwrap();
+    assert!(status.raft.snapshot_index > 0, "caught up without a snapshot: {status:?}");
+    c.await_voter(new).await;
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_a_node_and_transfer_leadership() {
+    let mut c = Cluster::start(3).await;
+    let leader = c.leader().await;
+    let others: Vec<u64> = c.ids().into_iter().filter(|&id| id != leader).collect();
+    c.node(leader).remove_voter(others[0]).await.unwrap();
+    c.stop(others[0]).await;
+    c.node(leader).transfer_leader(others[1]).await.unwrap();
+    let mut new_leader = c.leader().await;
+    for _ in 0..100 {
+        if new_leader == others[1] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        new_leader = c.leader().await;
+    }
+    assert_eq!(new_leader, others[1], "the transfer target leads");
+    // Two voters left, both up: writes commit.
+    c.node(new_leader).propose(Bytes::from_static(b"x")).await.unwrap();
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_a_peer_port_is_refused_and_the_node_keeps_serving() {
+    use tokio::io::AsyncWriteExt;
+    let c = Cluster::start(3).await;
+    let leader = c.leader().await;
+    let target = c.peer_addr(leader);
+    // Not a handshake at all.
+    let mut s = tokio::net::TcpStream::connect(target).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\n\r\nthis is not raft").await.unwrap();
+    // A valid-looking handshake from an unknown node.
+    let mut s2 = tokio::net::TcpStream::connect(target).await.unwrap();
+    let mut hello = b"RKVN\x01".to_vec();
+    hello.extend_from_slice(&1u64.to_le_bytes());
+    hello.extend_from_slice(&999u64.to_le_bytes());
+    hello.extend_from_slice(&0u16.to_le_bytes());
+    hello.extend_from_slice(&0u16.to_le_bytes());
+    s2.write_all(&hello).await.unwrap();
+    // A known node id with an oversized frame, then garbage.
+    let mut s3 = tokio::net::TcpStream::connect(target).await.unwrap();
+    let mut hello = b"RKVN\x01".to_vec();
+    hello.extend_from_slice(&1u64.to_le_bytes());
+    let other = c.ids().into_iter().find(|&id| id != leader).unwrap();
+    hello.extend_from_slice(&other.to_le_bytes());
+    hello.extend_from_slice(&0u16.to_le_bytes());
+    hello.extend_from_slice(&0u16.to_le_bytes());
+    hello.extend_from_slice(&u32::MAX.to_le_bytes());
+    s3.write_all(&hello).await.unwrap();
+    let mut s4 = tokio::net::TcpStream::connect(target).await.unwrap();
+    let mut hello = b"RKVN\x01".to_vec();
+    hello.extend_from_slice(&1u64.to_le_bytes());
+    hello.extend_from_slice(&other.to_le_bytes());
+    hello.extend_from_slice(&0u16.to_le_bytes());
+    hello.extend_from_slice(&0u16.to_le_bytes());
+    hello.extend_from_slice(&16u32.to_le_bytes());
+    hello.extend_from_slice(&[0xAB; 16]);
+    s4.write_all(&hello).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..10 {
+        c.node(leader).propose(Bytes::from_static(b"x")).await.unwrap();
+    }
+    assert_eq!(c.leader().await, leader, "garbage did not disturb the leader");
+    c.shutdown().await;
+}
