@@ -10,10 +10,12 @@ use raft::NodeId;
 use crate::transport::ChannelNetwork;
 
 /// Where a node keeps its log.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum StorageConfig {
     /// The durable WAL in this directory (created if missing).
     Wal(PathBuf),
+    /// The WAL in this directory on another file layer (fault injection in tests).
+    WalOn(PathBuf, std::sync::Arc<dyn wal::fs::Fs>),
     /// In memory only: for tests and benchmarks. Nothing survives the process.
     Memory,
 }

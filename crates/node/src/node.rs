@@ -229,32 +229,34 @@ fn open_storage(
     internal: mpsc::UnboundedSender<Internal>,
 ) -> Result<(LogStorage, Persister), StartError> {
     let bootstrap = (!config.join).then(|| bootstrap_entry(config.peers.keys().copied()));
-    match &config.storage {
+    let (dir, fs) = match &config.storage {
         StorageConfig::Memory => {
             let memory = MemStorage::default();
             if let Some((entry, hs)) = bootstrap {
                 memory.append(&[entry]);
                 memory.set_hard_state(hs);
             }
-            Ok((LogStorage::Memory(memory.clone()), Persister::Memory(memory)))
+            return Ok((LogStorage::Memory(memory.clone()), Persister::Memory(memory)));
         }
-        StorageConfig::Wal(dir) => {
-            let mut wal = Wal::open(dir, WalOptions::default())?;
-            let empty = wal.storage().last_index() == 0 && wal.storage().snapshot_meta().index == 0;
-            if let (true, Some((entry, hs))) = (empty, bootstrap) {
-                wal.append(&[entry])?;
-                wal.set_hard_state(hs)?;
-                wal.sync()?;
-            }
-            let storage = wal.storage();
-            let on_durable = Box::new(move |d| {
-                let _ = internal.send(Internal::Durable(d));
-            });
-            let writer =
-                WalWriter::start(wal, WriterOptions::default(), Some(on_durable)).map_err(StartError::Restore)?;
-            Ok((LogStorage::Wal(storage), Persister::Wal(Arc::new(writer))))
-        }
+        StorageConfig::Wal(dir) => (dir, None),
+        StorageConfig::WalOn(dir, fs) => (dir, Some(fs.clone())),
+    };
+    let mut wal = match fs {
+        Some(fs) => Wal::open_on(fs, dir, WalOptions::default())?,
+        None => Wal::open(dir, WalOptions::default())?,
+    };
+    let empty = wal.storage().last_index() == 0 && wal.storage().snapshot_meta().index == 0;
+    if let (true, Some((entry, hs))) = (empty, bootstrap) {
+        wal.append(&[entry])?;
+        wal.set_hard_state(hs)?;
+        wal.sync()?;
     }
+    let storage = wal.storage();
+    let on_durable = Box::new(move |d| {
+        let _ = internal.send(Internal::Durable(d));
+    });
+    let writer = WalWriter::start(wal, WriterOptions::default(), Some(on_durable)).map_err(StartError::Restore)?;
+    Ok((LogStorage::Wal(storage), Persister::Wal(Arc::new(writer))))
 }
 
 async fn start_transport(

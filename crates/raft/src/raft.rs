@@ -365,18 +365,23 @@ impl<S: Storage> Raft<S> {
         self.send_with_term(to, self.term, body);
     }
 
-    /// Sends with an explicit term (pre-votes speak of the next term). Only a
-    /// leader's replication traffic may leave before pending persists are
-    /// durable; everything else answers for state that must be on disk first.
+    /// Sends with an explicit term (pre-votes speak of the next term).
+    ///
+    /// Only two kinds may leave before pending persists are durable: a
+    /// leader's replication traffic (thesis §10.2.1), and heartbeat answers,
+    /// which vouch for nothing on disk — only that this node still follows the
+    /// sender — so a slow disk cannot starve the leader of them and trip its
+    /// check-quorum. Everything else answers for state that must be on disk.
     pub(crate) fn send_with_term(&mut self, to: NodeId, term: Term, body: MessageBody) {
-        let from_leader = matches!(
+        let early = matches!(
             body,
             MessageBody::AppendEntries(_)
                 | MessageBody::Heartbeat(_)
                 | MessageBody::InstallSnapshot(_)
                 | MessageBody::TimeoutNow
+                | MessageBody::HeartbeatResponse(_)
         );
-        let after_persist = !from_leader;
+        let after_persist = !early;
         if after_persist {
             self.flush_hard_state();
         }
