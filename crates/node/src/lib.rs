@@ -1,4 +1,66 @@
-//! The raftkv runtime (docs to come).
+//! The raftkv runtime: a Raft node a program starts, that persists to its
+//! WAL, talks to its peers over TCP and applies committed commands to the
+//! program's state machine.
+//!
+//! ```no_run
+//! # use std::{collections::BTreeMap, io};
+//! # use node::{NetworkConfig, Node, NodeConfig, StateMachine, StorageConfig};
+//! # #[derive(Default)] struct Counter(u64);
+//! # impl StateMachine for Counter {
+//! #     type Output = u64;
+//! #     fn apply(&mut self, _: u64, _: &[u8]) -> u64 { self.0 += 1; self.0 }
+//! #     fn snapshot(&self, out: &mut dyn io::Write) -> io::Result<()> { out.write_all(&self.0.to_le_bytes()) }
+//! #     fn restore(&mut self, input: &mut dyn io::Read) -> io::Result<()> {
+//! #         let mut b = [0; 8]; input.read_exact(&mut b)?; self.0 = u64::from_le_bytes(b); Ok(())
+//! #     }
+//! # }
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let peers = BTreeMap::from([
+//!     (1, "127.0.0.1:7381".parse()?),
+//!     (2, "127.0.0.1:7382".parse()?),
+//!     (3, "127.0.0.1:7383".parse()?),
+//! ]);
+//! let listen = peers[&1];
+//! let config = NodeConfig::new(1, peers, StorageConfig::Wal("data/node1".into()), NetworkConfig::Tcp { listen });
+//! let node = Node::start(config, Counter::default()).await?; // opens or creates the WAL
+//! let out = node.propose(bytes::Bytes::from_static(b"incr")).await?; // resolves when applied here
+//! let v = node.read(|c: &Counter| c.0).await?; // linearizable (ReadIndex)
+//! node.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! `examples/embed.rs` is the same as a complete program.
+//!
+//! # How it runs
+//!
+//! * **The core task** (tokio) owns the [`raft::Raft`] core. It ticks on a
+//!   timer, steps peer messages, takes requests — everything queued at once,
+//!   so proposals that arrive together leave in one AppendEntries — and
+//!   carries out the core's actions under the driver contract of the `raft`
+//!   crate: persists go to the WAL's group-commit writer thread; the leader's
+//!   replication messages leave at once; every other message waits until the
+//!   writes before it are durable.
+//! * **The applier thread** applies committed entries in order, answers each
+//!   proposal with its output, serves reads once their read index is applied,
+//!   and takes snapshots by policy ([`NodeConfig::snapshot_entries`]) or on
+//!   request, writing them straight to a snapshot file (never one buffer).
+//! * **The transport** (see `transport.rs`): one TCP connection per peer
+//!   direction, a handshake naming cluster, node and client address, frames
+//!   of the versioned [`codec`], bounded coalescing writer queues, reconnect
+//!   with capped backoff. [`ChannelNetwork`] replaces it in tests and
+//!   benchmarks, as [`StorageConfig::Memory`] replaces the WAL.
+//!
+//! # Guarantees
+//!
+//! * A proposal's answer comes after the entry was applied here, which
+//!   happens only once it is committed (a majority has it on disk) and it is
+//!   on this node's disk too.
+//! * [`NodeError::Unknown`] is the answer whenever the outcome cannot be
+//!   known (timeout, the node stopped); a definite failure
+//!   ([`NodeError::NotLeader`], [`NodeError::Refused`]) means nothing was or
+//!   ever will be done.
+//! * A failed write or fsync stops the node: every later request fails with
+//!   [`NodeError::Storage`]; the program should exit.
 #![forbid(unsafe_code)]
 
 mod applier;
