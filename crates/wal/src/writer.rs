@@ -271,7 +271,12 @@ fn run(mut wal: Wal, shared: &Shared, batch_bytes_max: u64, on_durable: Option<O
             }
             Err(e) => {
                 tracing::error!(error = %e, "WAL write failed; the writer stops");
+                // Close the queue and publish the error under the queue lock,
+                // so no submission can slip in once the error is visible.
+                let mut q = lock(&shared.queue);
+                q.closed = true;
                 lock(&shared.progress).error = Some(e);
+                drop(q);
                 return;
             }
         }

@@ -193,11 +193,9 @@ fn failed_fsync_stops_the_writer_thread() {
     fs.fail_sync_at(1);
     let seq = writer.submit(Op::Append(vec![cmd(6, 1)])).unwrap();
     assert!(matches!(writer.wait_durable(seq), Err(WalError::Io { .. })));
-    // The thread has stopped: later submissions fail instead of queueing.
-    let later = (0..100)
-        .map(|_| writer.submit(Op::Append(vec![cmd(7, 1)])))
-        .find(|r| r.is_err());
-    assert!(matches!(later, Some(Err(WalError::Io { .. }))));
+    // The writer has stopped: a later submission fails instead of queueing.
+    let later = writer.submit(Op::Append(vec![cmd(7, 1)]));
+    assert!(matches!(later, Err(WalError::Io { .. })), "{later:?}");
     assert!(writer.shutdown().is_err());
 }
 
