@@ -153,3 +153,65 @@ fn writer_thread_group_commits_and_reports_durability() {
     assert_eq!(wal.storage().hard_state().commit, 400);
     assert_eq!(wal.storage().last_index(), 500);
 }
+
+#[test]
+fn readers_see_a_consistent_log_while_the_writer_truncates_and_compacts() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
+    let storage = writer.storage();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let (first, last) = (storage.first_index(), storage.last_index());
+                // Racing a compaction or truncation may refuse; it must never panic
+                // or return entries out of sequence.
+                if let Ok(entries) = storage.entries(first, last + 1, u64::MAX) {
+                    assert!(entries.windows(2).all(|w| w[1].index == w[0].index + 1));
+                }
+            }
+        });
+        let mut term = 1;
+        for round in 0..40u64 {
+            let base = storage.last_index().max(writer.durable().unwrap().index);
+            let start = if round % 3 == 2 {
+                base.saturating_sub(4).max(storage.first_index())
+            } else {
+                base + 1
+            };
+            term += u64::from(round % 3 == 2);
+            let seq = writer
+                .submit(Op::Append(
+                    (start..start + 10).map(|i| cmd(i, term)).collect(),
+                ))
+                .unwrap();
+            writer.wait_durable(seq).unwrap();
+            if round % 10 == 9 {
+                let last = storage.last_index();
+                let mut w = writer
+                    .begin_snapshot(raft::SnapshotMeta {
+                        index: last - 3,
+                        term,
+                        ..Default::default()
+                    })
+                    .unwrap();
+                w.write(b"state").unwrap();
+                writer
+                    .submit(Op::InstallSnapshot(w.finish().unwrap()))
+                    .unwrap();
+                let seq = writer.submit(Op::Compact(last - 3)).unwrap();
+                writer.wait_durable(seq).unwrap();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let end = writer.shutdown().unwrap();
+    let wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    assert_eq!(wal.storage().last_index(), end.index);
+    assert_eq!(
+        wal.storage().snapshot_chunk(0, 100).0,
+        bytes::Bytes::from_static(b"state")
+    );
+}
