@@ -131,7 +131,8 @@ impl Fs for StdFs {
 
 /// The directory a file lives in (`.` for a bare name).
 pub(crate) fn parent_of(path: &Path) -> PathBuf {
-    path.parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }

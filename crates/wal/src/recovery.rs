@@ -23,10 +23,7 @@ struct Replay {
 
 pub(crate) fn open(fs: Arc<dyn Fs>, dir: &Path, opts: WalOptions) -> Result<Wal, OpenError> {
     let snap_dir = dir.join(SNAPSHOT_DIR);
-    for d in [dir, &snap_dir] {
-        fs.create_dir_all(d).map_err(|e| OpenError::io(d, e))?;
-        remove_tmp_files(&*fs, d)?;
-    }
+    create_dirs(&*fs, dir, &snap_dir)?;
     let names = fs.list(dir).map_err(|e| OpenError::io(dir, e))?;
     let mut segments: Vec<(Index, PathBuf)> = names
         .iter()
@@ -58,6 +55,22 @@ pub(crate) fn open(fs: Arc<dyn Fs>, dir: &Path, opts: WalOptions) -> Result<Wal,
         active,
         hard_state,
     ))
+}
+
+/// Creates the directories if missing and makes their entries durable (a
+/// file synced into a directory whose own entry was lost is lost with it);
+/// removes leftover temporary files.
+fn create_dirs(fs: &dyn Fs, dir: &Path, snap_dir: &Path) -> Result<(), OpenError> {
+    fs.create_dir_all(snap_dir)
+        .map_err(|e| OpenError::io(snap_dir, e))?;
+    let parent = crate::fs::parent_of(dir);
+    for d in [&parent, dir] {
+        fs.sync_dir(d).map_err(|e| OpenError::io(d, e))?;
+    }
+    for d in [dir, snap_dir] {
+        remove_tmp_files(fs, d)?;
+    }
+    Ok(())
 }
 
 fn remove_tmp_files(fs: &dyn Fs, dir: &Path) -> Result<(), OpenError> {
