@@ -3,7 +3,7 @@
 //! possibly torn), reopen, and check that everything synced is there and
 //! nothing invented is.
 //!
-//! `WAL_FUZZ_ITERS` sets how many random sequences run (default 150; each takes a few milliseconds).
+//! `WAL_FUZZ_ITERS` sets how many random sequences run (default 100; each takes a few milliseconds).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -260,6 +260,7 @@ fn crash_and_check(seed: u64, steps: &[Step], crash_at: u64) {
     );
     let image = fs.crash_image();
     let ctx = format!("seed {seed} crash_at {crash_at}");
+    crash_during_recovery(&image, &history, &ctx);
     let mut wal =
         open_sim(&image, small_segments()).unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
     let got = observe(&wal);
@@ -277,11 +278,31 @@ fn crash_and_check(seed: u64, steps: &[Step], crash_at: u64) {
     );
 }
 
+/// Recovery repairs (cuts a torn tail, removes leftovers): crash it at each
+/// of its own mutating operations, reopen, and check the same promise.
+fn crash_during_recovery(image: &SimFs, history: &[Model], ctx: &str) {
+    let probe = image.crash_image();
+    open_sim(&probe, small_segments()).unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
+    for k in 1..=probe.ops() {
+        let copy = image.crash_image();
+        copy.crash_at(k);
+        assert!(
+            open_sim(&copy, small_segments()).is_err(),
+            "{ctx}: recovery crash {k} not reached"
+        );
+        let again = copy.crash_image();
+        let ctx = format!("{ctx}, then recovery crashed at {k}");
+        let wal = open_sim(&again, small_segments())
+            .unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
+        check(&observe(&wal), history, &ctx);
+    }
+}
+
 fn fuzz_iters() -> u64 {
     std::env::var("WAL_FUZZ_ITERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(150)
+        .unwrap_or(100)
 }
 
 #[test]
