@@ -24,6 +24,22 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Driving it from the Raft core's actions
+//!
+//! | [`raft::Action`] | with a [`WalWriter`] |
+//! |---|---|
+//! | `PersistHardState(hs)` | `submit(Op::HardState(hs))` |
+//! | `PersistEntries(es)` | `submit(Op::Append(es))` (conflict repair included) |
+//! | `PersistSnapshotChunk { meta, offset, data }` | at offset 0 [`WalWriter::begin_snapshot`]`(meta)`, dropping any partial one; then [`SnapshotWriter::write`]`(data)` after checking `offset == `[`SnapshotWriter::written`] |
+//! | `InstallSnapshot(meta)` | [`SnapshotWriter::finish`], then `submit(Op::InstallSnapshot(file))` |
+//! | `CompactLog(i)` | `submit(Op::Compact(i))` |
+//! | `Send { after_persist: true, .. }` | send once [`WalWriter::wait_durable`] (or the `on_durable` callback) reports the seq of the last persist before it |
+//!
+//! A local snapshot (taken from the state machine) is written the same way:
+//! `begin_snapshot`, `write` its bytes, `finish`, submit the install.
+//! A new node is bootstrapped by installing a snapshot at index 0 whose
+//! meta carries the initial membership.
+//!
 //! # Directory layout
 //!
 //! ```text

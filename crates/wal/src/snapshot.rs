@@ -87,7 +87,8 @@ impl SnapshotFile {
 }
 
 /// Streams one snapshot into a temporary file; [`SnapshotWriter::finish`]
-/// makes it durable and visible.
+/// makes it durable and visible. A writer dropped unfinished leaves its
+/// temporary file behind until the next open removes it.
 #[derive(Debug)]
 pub struct SnapshotWriter {
     meta: SnapshotMeta,
@@ -129,6 +130,17 @@ impl SnapshotWriter {
             crc: 0,
             fs,
         })
+    }
+
+    /// How many data bytes have been written: the offset the next chunk of a
+    /// snapshot being received must carry.
+    pub fn written(&self) -> u64 {
+        self.data_len
+    }
+
+    /// What the snapshot covers.
+    pub fn meta(&self) -> &SnapshotMeta {
+        &self.meta
     }
 
     /// Appends the next chunk of data.

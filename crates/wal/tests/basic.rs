@@ -215,3 +215,24 @@ fn readers_see_a_consistent_log_while_the_writer_truncates_and_compacts() {
         bytes::Bytes::from_static(b"state")
     );
 }
+
+#[test]
+fn bootstrap_membership_is_a_snapshot_at_index_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(tmp.path(), WalOptions::default()).unwrap();
+    let meta = raft::SnapshotMeta {
+        index: 0,
+        term: 0,
+        membership: raft::Membership::new([1, 2, 3]),
+    };
+    let w = wal.begin_snapshot(meta.clone()).unwrap();
+    assert_eq!(w.written(), 0);
+    wal.install_snapshot(w.finish().unwrap()).unwrap();
+    wal.append(&[cmd(1, 1)]).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let wal = Wal::open(tmp.path(), WalOptions::default()).unwrap();
+    let init = wal.storage().initial_state();
+    assert_eq!(init.snapshot, meta);
+    assert_eq!(wal.storage().entries(1, 2, u64::MAX), Ok(vec![cmd(1, 1)]));
+}
