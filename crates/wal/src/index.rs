@@ -35,6 +35,15 @@ impl SegmentIndex {
         self.first + self.offsets.len() as Index
     }
 
+    /// The index after the entries from `lo` whose records fit in `budget`
+    /// bytes, at least `lo + 1`.
+    fn index_within(&self, lo: Index, budget: u64) -> Index {
+        let k = (lo - self.first) as usize;
+        let start = u64::from(self.offsets[k]);
+        let fit = self.offsets[k..].partition_point(|o| u64::from(*o) - start <= budget);
+        lo + fit.max(1) as Index
+    }
+
     /// The byte range of the records of entries `[lo, hi)`.
     fn byte_range(&self, lo: Index, hi: Index) -> (u64, u64) {
         let at = |i: Index| {
@@ -248,44 +257,52 @@ impl LogIndex {
     pub fn entries(&self, lo: Index, hi: Index, max_bytes: u64) -> Vec<Entry> {
         let mut out = Vec::new();
         let mut total = 0u64;
-        let mut next = lo;
+        // Takes `e` unless the byte limit is passed (the first always goes).
+        let mut accept = |e: Entry, out: &mut Vec<Entry>| {
+            total += e.size_bytes();
+            let take = total <= max_bytes || out.is_empty();
+            if take {
+                out.push(e);
+            }
+            take
+        };
         let cache_first = self.cache.front().map_or(Index::MAX, |e| e.index);
+        let mut next = lo;
         while next < hi {
-            let batch = if next >= cache_first {
+            if next >= cache_first {
                 let k = (next - cache_first) as usize;
-                self.cache
-                    .iter()
-                    .skip(k)
-                    .take((hi - next) as usize)
-                    .cloned()
-                    .collect()
-            } else {
-                self.read_disk(next, hi.min(cache_first))
-            };
-            for e in batch {
-                total += e.size_bytes();
-                if total > max_bytes && !out.is_empty() {
+                for e in self.cache.range(k..).take((hi - next) as usize) {
+                    if !accept(e.clone(), &mut out) {
+                        break;
+                    }
+                }
+                return out;
+            }
+            let budget = max_bytes.saturating_sub(out.iter().map(Entry::size_bytes).sum());
+            for e in self.read_disk(next, hi.min(cache_first), budget) {
+                next = e.index + 1;
+                if !accept(e, &mut out) {
                     return out;
                 }
-                next = e.index + 1;
-                out.push(e);
             }
         }
         out
     }
 
-    /// Reads entries from `lo` up to `hi` or the end of `lo`'s segment.
+    /// Reads entries from `lo` up to `hi` or the end of `lo`'s segment, and
+    /// not many more record bytes than `budget` (at least one entry): a
+    /// small request does not read a whole segment.
     ///
     /// # Panics
     /// On a read error or a record that no longer checks: storage IO errors
     /// are fatal by design, and reads cannot return them (see
     /// [`crate::WalStorage`]).
-    fn read_disk(&self, lo: Index, hi: Index) -> Vec<Entry> {
+    fn read_disk(&self, lo: Index, hi: Index, budget: u64) -> Vec<Entry> {
         let pos = self.segments.partition_point(|s| s.first <= lo);
         let Some(seg) = pos.checked_sub(1).and_then(|p| self.segments.get(p)) else {
             panic!("fatal: no segment holds entry {lo}");
         };
-        let hi = hi.min(seg.next_index());
+        let hi = hi.min(seg.next_index()).min(seg.index_within(lo, budget));
         let (start, end) = seg.byte_range(lo, hi);
         let mut buf = vec![0; (end - start) as usize];
         if let Err(e) = seg.file.read_exact_at(&mut buf, start) {
