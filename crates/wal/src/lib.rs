@@ -92,9 +92,12 @@
 //!   only then may a vote, an append response or a client reply that depends
 //!   on it leave the node.
 //! * A sync writes the buffered records with one `write` and one
-//!   `fdatasync`, then the hard state if it changed (one slot write, one
-//!   `fdatasync`) — log first, so a durable commit index never points past
-//!   the durable log.
+//!   `fdatasync`, then the hard state if its term or vote changed (one slot
+//!   write, one `fdatasync`) — log first, so a durable commit index never
+//!   points past the durable log. A change that only raises `commit` does
+//!   not cost a batch with records a second `fdatasync`: it is written with
+//!   the next term/vote change or the next sync without records (Raft does
+//!   not need `commit` to be durable; after a crash it may lag, never lead).
 //! * A new segment appears only complete: its header is written to a
 //!   temporary file, synced, renamed, and the directory synced, before any
 //!   record goes into it; the previous segment is synced first, so only the

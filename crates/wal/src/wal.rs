@@ -212,16 +212,25 @@ impl Wal {
         Ok(SEGMENT_HEADER_LEN as u64)
     }
 
-    /// Buffers a new hard state (written, after the log, by the next sync).
+    /// Buffers a new hard state, written after the log by the next sync.
+    ///
+    /// A change of term or vote is durable when that sync returns. A change
+    /// that only raises `commit` is not forced to disk by a sync that also
+    /// wrote log records: it is written with the next term or vote change or
+    /// the next sync without records (the [`crate::WalWriter`] issues one when
+    /// it shuts down). After a crash the commit index may therefore be lower
+    /// than the last one set — never higher than the durable log, and Raft
+    /// does not need it for safety.
     pub fn set_hard_state(&mut self, hs: HardState) -> Result<(), WalError> {
         self.check()?;
         self.pending_hard_state = Some(hs);
         Ok(())
     }
 
-    /// Writes everything buffered with one `write` and one `fdatasync` (and
-    /// the hard state, if it changed, with one more of each). Returns the
-    /// last durable `(index, term)`.
+    /// Writes everything buffered with one `write` and one `fdatasync`, then
+    /// the hard state if its term or vote changed (one more of each; a change
+    /// of `commit` alone is written lazily, see [`Wal::set_hard_state`]).
+    /// Returns the last durable `(index, term)`.
     pub fn sync(&mut self) -> Result<(Index, Term), WalError> {
         self.check()?;
         let r = self.sync_inner();
@@ -229,7 +238,8 @@ impl Wal {
     }
 
     fn sync_inner(&mut self) -> Result<(Index, Term), WalError> {
-        if !self.buf.is_empty() {
+        let wrote_log = !self.buf.is_empty();
+        if wrote_log {
             let Some(a) = &mut self.active else {
                 unreachable!("buffered records without an active segment");
             };
@@ -242,9 +252,7 @@ impl Wal {
             a.file.sync_data().map_err(io("fdatasync"))?;
             self.buf.clear();
         }
-        if let Some(hs) = self.pending_hard_state.take() {
-            self.hard_state.write(hs)?;
-        }
+        self.write_hard_state(wrote_log)?;
         let mut index = wr(&self.index);
         for (e, offset) in self.pending.drain(..) {
             let len = record::entry_len(&e);
@@ -252,6 +260,26 @@ impl Wal {
         }
         index.hard_state = self.hard_state.current();
         Ok(self.last)
+    }
+
+    /// Writes the pending hard state, unless it only raises `commit` and this
+    /// sync wrote log records: `commit` is not needed for safety (Figure 2
+    /// calls it volatile; a restarted node relearns it), so a commit-only
+    /// change waits for the next sync that writes the hard-state file anyway
+    /// (a term or vote change, or a sync with no records) instead of costing
+    /// every batch a second `fdatasync`.
+    fn write_hard_state(&mut self, wrote_log: bool) -> Result<(), WalError> {
+        let Some(hs) = self.pending_hard_state else {
+            return Ok(());
+        };
+        let cur = self.hard_state.current();
+        let commit_only = (hs.term, hs.vote) == (cur.term, cur.vote) && hs.commit >= cur.commit;
+        if commit_only && wrote_log {
+            return Ok(());
+        }
+        self.hard_state.write(hs)?;
+        self.pending_hard_state = None;
+        Ok(())
     }
 
     /// Removes every entry at or after `index`, durably.

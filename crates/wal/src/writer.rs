@@ -256,16 +256,27 @@ impl Drop for StopGuard<'_> {
 
 fn run(mut wal: Wal, shared: &Shared, batch_bytes_max: u64, on_durable: Option<OnDurable>) {
     let _guard = StopGuard(shared);
+    process(&mut wal, shared, batch_bytes_max, on_durable.as_ref());
+    // A last sync without records writes a lazily held commit index.
+    if lock(&shared.progress).error.is_none()
+        && let Err(e) = wal.sync()
+    {
+        tracing::error!(error = %e, "WAL final sync failed");
+        lock(&shared.progress).error = Some(e);
+    }
+}
+
+fn process(wal: &mut Wal, shared: &Shared, batch_bytes_max: u64, on_durable: Option<&OnDurable>) {
     while let Some(batch) = next_batch(shared, batch_bytes_max) {
         let Some(seq) = batch.last().map(|(s, _)| *s) else {
             continue;
         };
-        match apply(&mut wal, batch) {
+        match apply(wal, batch) {
             Ok((index, term)) => {
                 let durable = Durable { seq, index, term };
                 lock(&shared.progress).durable = durable;
                 shared.progress_cv.notify_all();
-                if let Some(f) = &on_durable {
+                if let Some(f) = on_durable {
                     f(durable);
                 }
             }

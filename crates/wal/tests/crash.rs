@@ -201,10 +201,19 @@ fn common_prefix(synced: &Model, later: &Model) -> Index {
 /// holding at least every synced entry that no later step removed.
 fn check(got: &Model, history: &[Model], ctx: &str) {
     let synced = &history[0];
+    // Term and vote: the synced value or a later one. Commit is written
+    // lazily (it is not needed for safety), so it may lag, never lead.
+    let hs = got.hs;
     assert!(
-        history.iter().any(|m| m.hs == got.hs),
-        "{ctx}: hard state {:?} never existed",
-        got.hs
+        history
+            .iter()
+            .any(|m| (m.hs.term, m.hs.vote) == (hs.term, hs.vote)),
+        "{ctx}: term/vote {hs:?} is neither the synced nor a later value"
+    );
+    let max_commit = history.iter().map(|m| m.hs.commit).max().unwrap_or(0);
+    assert!(
+        hs.commit <= max_commit,
+        "{ctx}: commit {hs:?} was never set"
     );
     assert!(got.snap.0 >= synced.snap.0, "{ctx}: synced snapshot lost");
     let must_have = history

@@ -234,3 +234,72 @@ fn hard_state_is_old_or_new_after_a_crash_anywhere() {
         }
     }
 }
+
+#[test]
+fn commit_only_hard_state_rides_along_without_its_own_fsync() {
+    let fs = disk_with(5);
+    let mut wal = open_sim(&fs, small_segments()).unwrap();
+    wal.set_hard_state(HardState {
+        term: 1,
+        vote: 1,
+        commit: 2,
+    })
+    .unwrap();
+    wal.sync().unwrap();
+    let before = fs.ops();
+    wal.set_hard_state(HardState {
+        term: 1,
+        vote: 1,
+        commit: 5,
+    })
+    .unwrap();
+    wal.append(&[cmd(6, 1)]).unwrap();
+    wal.sync().unwrap();
+    assert_eq!(
+        fs.ops() - before,
+        2,
+        "one write and one fdatasync for the whole batch"
+    );
+    assert_eq!(
+        wal.storage().hard_state().commit,
+        2,
+        "commit-only change still pending"
+    );
+    let image = fs.crash_image();
+    assert_eq!(
+        open_sim(&image, small_segments())
+            .unwrap()
+            .storage()
+            .hard_state()
+            .commit,
+        2
+    );
+    wal.sync().unwrap();
+    assert_eq!(
+        wal.storage().hard_state().commit,
+        5,
+        "a sync without records writes it"
+    );
+    // A vote change is never deferred.
+    wal.set_hard_state(HardState {
+        term: 2,
+        vote: 3,
+        commit: 5,
+    })
+    .unwrap();
+    wal.append(&[cmd(7, 2)]).unwrap();
+    wal.sync().unwrap();
+    let image = fs.crash_image();
+    let hs = open_sim(&image, small_segments())
+        .unwrap()
+        .storage()
+        .hard_state();
+    assert_eq!(
+        hs,
+        HardState {
+            term: 2,
+            vote: 3,
+            commit: 5
+        }
+    );
+}
