@@ -185,44 +185,62 @@ fn replay_segment(
     index: &mut LogIndex,
     out: &mut Replay,
 ) -> Result<Index, OpenError> {
-    let file = fs.open(path).map_err(|e| OpenError::io(path, e))?;
-    let len = file.len().map_err(|e| OpenError::io(path, e))?;
-    let mut buf = vec![0; len as usize];
-    file.read_exact_at(&mut buf, 0)
-        .map_err(|e| OpenError::io(path, e))?;
+    let io = |e| OpenError::io(path, e);
+    let file = fs.open(path).map_err(io)?;
+    let mut buf = vec![0; file.len().map_err(io)? as usize];
+    file.read_exact_at(&mut buf, 0).map_err(io)?;
     check_header(&buf, first).map_err(|what| OpenError::corrupt(path, 0, what))?;
+    let end = SEGMENT_HEADER_LEN as u64;
     let seg = SegmentIndex {
         first,
         path: path.to_path_buf(),
         file,
         offsets: Vec::new(),
-        end: SEGMENT_HEADER_LEN as u64,
+        end,
     };
     index.segments.push_back(seg);
+    let (next, damage) =
+        scan_records(&buf, first, index, out).map_err(|(at, w)| OpenError::corrupt(path, at, w))?;
+    match damage {
+        None => Ok(next),
+        Some((at, what)) if last_segment && !any_record_after(&buf, at as usize + 1) => {
+            cut_torn_tail(path, index, at, &what)?;
+            Ok(next)
+        }
+        Some((at, what)) => Err(OpenError::corrupt(path, at, what)),
+    }
+}
+
+/// A byte offset in a segment and what is wrong there.
+type Damage = (u64, String);
+
+/// Indexes the records of a segment's bytes until the end or the first
+/// damaged record. Returns the next index and where the damage is, if any;
+/// fails on a record that checks but cannot be indexed.
+fn scan_records(
+    buf: &[u8],
+    first: Index,
+    index: &mut LogIndex,
+    out: &mut Replay,
+) -> Result<(Index, Option<Damage>), Damage> {
     let mut at = SEGMENT_HEADER_LEN;
     let mut next = first;
     while at < buf.len() {
         let framed = record::frame(&buf[at..])
             .map_err(|e| e.to_string())
             .and_then(|f| entry_of(f, next));
-        match framed {
-            Ok((f, term)) => {
-                if next == index.snapshot.index {
-                    out.term_at_snapshot = Some(term);
-                }
-                index_record(index, f, next, term, at as u32)
-                    .map_err(|w| OpenError::corrupt(path, at as u64, w))?;
-                at += f.len;
-                next += 1;
-            }
-            Err(what) if last_segment && !any_record_after(&buf, at + 1) => {
-                cut_torn_tail(path, index, at as u64, &what)?;
-                break;
-            }
-            Err(what) => return Err(OpenError::corrupt(path, at as u64, what)),
+        let (f, term) = match framed {
+            Ok(ok) => ok,
+            Err(what) => return Ok((next, Some((at as u64, what)))),
+        };
+        if next == index.snapshot.index {
+            out.term_at_snapshot = Some(term);
         }
+        index_record(index, f, next, term, at as u32).map_err(|w| (at as u64, w))?;
+        at += f.len;
+        next += 1;
     }
-    Ok(next)
+    Ok((next, None))
 }
 
 /// Checks that a framed record is the entry `expected`; returns its term.
