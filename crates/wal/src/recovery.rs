@@ -6,13 +6,17 @@ use std::sync::Arc;
 use raft::{EntryPayload, Index, Term};
 
 use crate::error::OpenError;
-use crate::fs::Fs;
+use crate::fs::{FileRef, Fs};
 use crate::hard_state::{HARD_STATE_FILE, HardStateFile};
 use crate::index::{LogIndex, SegmentIndex};
 use crate::record::{self, Framed, Kind, Record};
 use crate::segment::{SEGMENT_HEADER_LEN, TMP_SUFFIX, check_header, parse_segment_name};
 use crate::snapshot::{SNAPSHOT_DIR, SnapshotFile, open_snapshot, parse_snapshot_name};
 use crate::wal::{Active, Wal, WalOptions};
+
+/// Segments at least this large are read ahead on a helper thread (for
+/// smaller ones a thread costs more than it saves).
+const PIPELINE_SEGMENT_BYTES_MIN: u64 = 1 << 20;
 
 /// What replaying the segments learned beyond the index itself.
 #[derive(Default)]
@@ -40,7 +44,7 @@ pub(crate) fn open(fs: Arc<dyn Fs>, dir: &Path, opts: WalOptions) -> Result<Wal,
         index.snapshot_file = Some(snap);
     }
     let segments = remove_covered(&*fs, dir, segments, index.snapshot.index)?;
-    let replay = replay(&*fs, &segments, &mut index)?;
+    let replay = replay(&*fs, &segments, &mut index, opts.segment_bytes_max)?;
     reconcile_snapshot(&*fs, dir, &mut index, &replay)?;
     let active = index.segments.back().map(|s| Active {
         file: s.file.clone(),
@@ -150,46 +154,85 @@ fn replay(
     fs: &dyn Fs,
     segments: &[(Index, PathBuf)],
     index: &mut LogIndex,
+    segment_bytes_max: u64,
+) -> Result<Replay, OpenError> {
+    let reads = segments.iter().map(|(_, path)| read_segment(fs, path));
+    if segments.len() < 2 || segment_bytes_max < PIPELINE_SEGMENT_BYTES_MIN {
+        return replay_from(segments, reads, index);
+    }
+    // A helper thread reads the next segment while this one verifies the
+    // current: recovery costs about one read of the log, not read + verify.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            for read in reads {
+                if tx.send(read).is_err() {
+                    break;
+                }
+            }
+        });
+        replay_from(segments, rx.into_iter(), index)
+    })
+}
+
+fn replay_from(
+    segments: &[(Index, PathBuf)],
+    reads: impl Iterator<Item = Result<(FileRef, Vec<u8>), OpenError>>,
+    index: &mut LogIndex,
 ) -> Result<Replay, OpenError> {
     let mut out = Replay::default();
     let mut expected = None;
-    for (i, (first, path)) in segments.iter().enumerate() {
-        match expected {
-            None if *first > index.snapshot.index + 1 => {
-                let what = format!(
-                    "log starts at {first} but the snapshot ends at {}",
-                    index.snapshot.index
-                );
-                return Err(OpenError::corrupt(path, 0, what));
-            }
-            Some(next) if *first != next => {
-                let what = format!("missing segment: expected the log to continue at index {next}");
-                return Err(OpenError::corrupt(path, 0, what));
-            }
-            _ => {}
-        }
+    for (i, ((first, path), read)) in segments.iter().zip(reads).enumerate() {
+        check_continues(path, *first, expected, index.snapshot.index)?;
+        let (file, buf) = read?;
         let last = i + 1 == segments.len();
-        let next = replay_segment(fs, path, *first, last, index, &mut out)?;
-        expected = Some(next);
+        expected = Some(replay_segment(
+            path, file, &buf, *first, last, index, &mut out,
+        )?);
     }
     Ok(out)
 }
 
-/// Reads, verifies and indexes one segment; returns the index after its last
-/// entry.
-fn replay_segment(
-    fs: &dyn Fs,
+/// A segment must start where the previous one ended; the first one at or
+/// before the entry after the snapshot.
+fn check_continues(
     path: &Path,
+    first: Index,
+    expected: Option<Index>,
+    snapshot: Index,
+) -> Result<(), OpenError> {
+    match expected {
+        None if first > snapshot + 1 => {
+            let what = format!("log starts at {first} but the snapshot ends at {snapshot}");
+            Err(OpenError::corrupt(path, 0, what))
+        }
+        Some(next) if first != next => {
+            let what = format!("missing segment: expected the log to continue at index {next}");
+            Err(OpenError::corrupt(path, 0, what))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn read_segment(fs: &dyn Fs, path: &Path) -> Result<(FileRef, Vec<u8>), OpenError> {
+    let io = |e| OpenError::io(path, e);
+    let file = fs.open(path).map_err(io)?;
+    let mut buf = vec![0; file.len().map_err(io)? as usize];
+    file.read_exact_at(&mut buf, 0).map_err(io)?;
+    Ok((file, buf))
+}
+
+/// Verifies and indexes one segment; returns the index after its last entry.
+fn replay_segment(
+    path: &Path,
+    file: FileRef,
+    buf: &[u8],
     first: Index,
     last_segment: bool,
     index: &mut LogIndex,
     out: &mut Replay,
 ) -> Result<Index, OpenError> {
-    let io = |e| OpenError::io(path, e);
-    let file = fs.open(path).map_err(io)?;
-    let mut buf = vec![0; file.len().map_err(io)? as usize];
-    file.read_exact_at(&mut buf, 0).map_err(io)?;
-    check_header(&buf, first).map_err(|what| OpenError::corrupt(path, 0, what))?;
+    check_header(buf, first).map_err(|what| OpenError::corrupt(path, 0, what))?;
     let end = SEGMENT_HEADER_LEN as u64;
     let seg = SegmentIndex {
         first,
@@ -200,10 +243,10 @@ fn replay_segment(
     };
     index.segments.push_back(seg);
     let (next, damage) =
-        scan_records(&buf, first, index, out).map_err(|(at, w)| OpenError::corrupt(path, at, w))?;
+        scan_records(buf, first, index, out).map_err(|(at, w)| OpenError::corrupt(path, at, w))?;
     match damage {
         None => Ok(next),
-        Some((at, what)) if last_segment && !any_record_after(&buf, at as usize + 1) => {
+        Some((at, what)) if last_segment && !any_record_after(buf, at as usize + 1) => {
             cut_torn_tail(path, index, at, &what)?;
             Ok(next)
         }

@@ -236,3 +236,38 @@ fn bootstrap_membership_is_a_snapshot_at_index_zero() {
     assert_eq!(init.snapshot, meta);
     assert_eq!(wal.storage().entries(1, 2, u64::MAX), Ok(vec![cmd(1, 1)]));
 }
+
+#[test]
+fn large_segments_recover_with_read_ahead() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = WalOptions {
+        segment_bytes_max: 1 << 20,
+        cache_bytes_max: 1 << 20,
+    };
+    let big = |i: u64| raft::Entry {
+        index: i,
+        term: 1,
+        payload: raft::EntryPayload::Command(bytes::Bytes::from(vec![i as u8; 4000])),
+    };
+    let mut wal = Wal::open(tmp.path(), opts.clone()).unwrap();
+    wal.append(&(1..=1000).map(big).collect::<Vec<_>>())
+        .unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let segments = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
+        .count();
+    assert!(segments >= 3, "{segments}");
+    let wal = Wal::open(tmp.path(), opts).unwrap();
+    assert_eq!(
+        wal.storage().entries(1, 1001, u64::MAX).unwrap(),
+        (1..=1000).map(big).collect::<Vec<_>>()
+    );
+}
