@@ -34,10 +34,7 @@ const BATCHES: [u64; 4] = [1, 16, 256, 4096];
 const SEQ_OP_BYTES: usize = 16 << 20;
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// A 256-byte command entry. The payload is shared, so the loop measures
@@ -45,11 +42,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 /// already holds).
 fn entry(index: u64) -> Entry {
     static PAYLOAD: [u8; ENTRY_PAYLOAD_BYTES] = [7; ENTRY_PAYLOAD_BYTES];
-    Entry {
-        term: 1,
-        index,
-        payload: EntryPayload::Command(Bytes::from_static(&PAYLOAD)),
-    }
+    Entry { term: 1, index, payload: EntryPayload::Command(Bytes::from_static(&PAYLOAD)) }
 }
 
 /// One side of a paired measurement: operations, bytes and time spent.
@@ -90,12 +83,7 @@ struct RawAppender {
 
 impl RawAppender {
     fn new(path: &Path, size: usize, sync_every: usize) -> Self {
-        RawAppender {
-            file: File::create(path).unwrap(),
-            at: 0,
-            buf: vec![7; size],
-            sync_every,
-        }
+        RawAppender { file: File::create(path).unwrap(), at: 0, buf: vec![7; size], sync_every }
     }
 
     fn op(&mut self) -> u64 {
@@ -129,12 +117,8 @@ fn paired(dir: &Path, batch: u64) -> Paired {
     let wal_dir = dir.join("wal");
     let mut wal = Wal::open(&wal_dir, WalOptions::default()).unwrap();
     let mut next = 1;
-    let mut p = Paired {
-        raw_256: Side::default(),
-        raw_same: Side::default(),
-        raw_seq: Side::default(),
-        wal: Side::default(),
-    };
+    let mut p =
+        Paired { raw_256: Side::default(), raw_same: Side::default(), raw_seq: Side::default(), wal: Side::default() };
     let start = Instant::now();
     while start.elapsed() < total {
         p.raw_256.run_slice(slice, || raw_256.op());
@@ -234,9 +218,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let root_dir = std::env::var("WAL_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| std::env::temp_dir());
+    let root_dir = std::env::var("WAL_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
     let root = tempfile::tempdir_in(root_dir).unwrap();
     println!("WAL benchmark in {}, paired slices", root.path().display());
     for batch in BATCHES {

@@ -95,20 +95,12 @@ impl Fs for StdFs {
     }
 
     fn create(&self, path: &Path) -> io::Result<FileRef> {
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
+        let f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
         Ok(Arc::new(StdFile(f)))
     }
 
     fn open(&self, path: &Path) -> io::Result<FileRef> {
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)?;
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
         Ok(Arc::new(StdFile(f)))
     }
 

@@ -46,11 +46,7 @@ impl SegmentIndex {
 
     /// The byte range of the records of entries `[lo, hi)`.
     fn byte_range(&self, lo: Index, hi: Index) -> (u64, u64) {
-        let at = |i: Index| {
-            self.offsets
-                .get((i - self.first) as usize)
-                .map_or(self.end, |o| u64::from(*o))
-        };
+        let at = |i: Index| self.offsets.get((i - self.first) as usize).map_or(self.end, |o| u64::from(*o));
         (at(lo), at(hi))
     }
 }
@@ -84,10 +80,7 @@ pub(crate) struct Removal {
 impl LogIndex {
     /// An empty index caching up to `cache_bytes_max` of recent entries.
     pub fn new(cache_bytes_max: usize) -> Self {
-        LogIndex {
-            cache_bytes_max,
-            ..Default::default()
-        }
+        LogIndex { cache_bytes_max, ..Default::default() }
     }
 
     /// The term at `index`, if it is the snapshot's or in the log.
@@ -104,10 +97,7 @@ impl LogIndex {
 
     /// The last `(index, term)` of the log (the snapshot's if it is empty).
     pub fn last(&self) -> (Index, Term) {
-        (
-            self.last_index,
-            self.term(self.last_index).unwrap_or(self.snapshot.term),
-        )
+        (self.last_index, self.term(self.last_index).unwrap_or(self.snapshot.term))
     }
 
     /// Records that entry `index` of `term` is durable at `offset` of the
@@ -139,11 +129,7 @@ impl LogIndex {
         if let EntryPayload::Membership(m) = &entry.payload {
             self.note_membership(entry.index, m);
         }
-        if self
-            .cache
-            .back()
-            .is_some_and(|e| e.index + 1 != entry.index)
-        {
+        if self.cache.back().is_some_and(|e| e.index + 1 != entry.index) {
             self.clear_cache();
         }
         self.cache_bytes += entry.size_bytes() as usize;
@@ -168,10 +154,7 @@ impl LogIndex {
         self.memberships.clear();
         self.clear_cache();
         self.last_index = self.snapshot.index;
-        Removal {
-            segments,
-            cut: None,
-        }
+        Removal { segments, cut: None }
     }
 
     /// Forgets every entry at or after `index` (> the snapshot index).
@@ -206,11 +189,7 @@ impl LogIndex {
     pub fn install(&mut self, snap: SnapshotFile) -> Removal {
         let meta = snap.meta().clone();
         let keep = self.term(meta.index) == Some(meta.term);
-        let removal = if keep {
-            self.drop_prefix(meta.index)
-        } else {
-            Removal::default()
-        };
+        let removal = if keep { self.drop_prefix(meta.index) } else { Removal::default() };
         self.snapshot = meta;
         self.snapshot_file = Some(snap);
         if keep { removal } else { self.clear_log() }
@@ -223,21 +202,14 @@ impl LogIndex {
     /// from one it must drop.
     pub fn drop_prefix(&mut self, index: Index) -> Removal {
         let mut removal = Removal::default();
-        while self
-            .segments
-            .front()
-            .is_some_and(|s| s.next_index() <= index)
-        {
+        while self.segments.front().is_some_and(|s| s.next_index() <= index) {
             removal.segments.extend(self.segments.pop_front());
         }
         let cut = self.terms.partition_point(|(start, _)| *start <= index);
         if cut > 0 {
             let term = self.terms[cut - 1].1;
             self.terms.drain(..cut);
-            let starts_next = self
-                .terms
-                .first()
-                .is_some_and(|(start, _)| *start == index + 1);
+            let starts_next = self.terms.first().is_some_and(|(start, _)| *start == index + 1);
             if self.last_index > index && !starts_next {
                 self.terms.insert(0, (index + 1, term));
             }
@@ -306,10 +278,7 @@ impl LogIndex {
         let (start, end) = seg.byte_range(lo, hi);
         let mut buf = vec![0; (end - start) as usize];
         if let Err(e) = seg.file.read_exact_at(&mut buf, start) {
-            panic!(
-                "fatal: reading {} at offset {start}: {e}",
-                seg.path.display()
-            );
+            panic!("fatal: reading {} at offset {start}: {e}", seg.path.display());
         }
         let mut out = Vec::with_capacity((hi - lo) as usize);
         let mut at = 0;
@@ -349,9 +318,6 @@ mod tests {
         idx.drop_prefix(2);
         idx.snapshot.index = 2;
         idx.snapshot.term = 1;
-        assert_eq!(
-            [1, 2, 3, 4].map(|i| idx.term(i)),
-            [None, Some(1), Some(2), None]
-        );
+        assert_eq!([1, 2, 3, 4].map(|i| idx.term(i)), [None, Some(1), Some(2), None]);
     }
 }

@@ -29,10 +29,8 @@ pub(crate) fn open(fs: Arc<dyn Fs>, dir: &Path, opts: WalOptions) -> Result<Wal,
     let snap_dir = dir.join(SNAPSHOT_DIR);
     create_dirs(&*fs, dir, &snap_dir)?;
     let names = fs.list(dir).map_err(|e| OpenError::io(dir, e))?;
-    let mut segments: Vec<(Index, PathBuf)> = names
-        .iter()
-        .filter_map(|n| Some((parse_segment_name(n)?, dir.join(n))))
-        .collect();
+    let mut segments: Vec<(Index, PathBuf)> =
+        names.iter().filter_map(|n| Some((parse_segment_name(n)?, dir.join(n)))).collect();
     segments.sort();
     let snapshot = load_snapshot(&*fs, &snap_dir)?;
     let hard_state = open_hard_state(&*fs, dir, segments.is_empty() && snapshot.is_none())?;
@@ -46,27 +44,15 @@ pub(crate) fn open(fs: Arc<dyn Fs>, dir: &Path, opts: WalOptions) -> Result<Wal,
     let segments = remove_covered(&*fs, dir, segments, index.snapshot.index)?;
     let replay = replay(&*fs, &segments, &mut index, opts.segment_bytes_max)?;
     reconcile_snapshot(&*fs, dir, &mut index, &replay)?;
-    let active = index.segments.back().map(|s| Active {
-        file: s.file.clone(),
-        path: s.path.clone(),
-        len: s.end,
-    });
-    Ok(Wal::from_parts(
-        fs,
-        dir.to_path_buf(),
-        opts,
-        index,
-        active,
-        hard_state,
-    ))
+    let active = index.segments.back().map(|s| Active { file: s.file.clone(), path: s.path.clone(), len: s.end });
+    Ok(Wal::from_parts(fs, dir.to_path_buf(), opts, index, active, hard_state))
 }
 
 /// Creates the directories if missing and makes their entries durable (a
 /// file synced into a directory whose own entry was lost is lost with it);
 /// removes leftover temporary files.
 fn create_dirs(fs: &dyn Fs, dir: &Path, snap_dir: &Path) -> Result<(), OpenError> {
-    fs.create_dir_all(snap_dir)
-        .map_err(|e| OpenError::io(snap_dir, e))?;
+    fs.create_dir_all(snap_dir).map_err(|e| OpenError::io(snap_dir, e))?;
     let parent = crate::fs::parent_of(dir);
     for d in [&parent, dir] {
         fs.sync_dir(d).map_err(|e| OpenError::io(d, e))?;
@@ -93,11 +79,7 @@ fn open_hard_state(fs: &dyn Fs, dir: &Path, fresh: bool) -> Result<HardStateFile
     } else if fresh {
         HardStateFile::create(fs, dir)
     } else {
-        Err(OpenError::corrupt(
-            path,
-            0,
-            "hard-state file missing beside an existing log",
-        ))
+        Err(OpenError::corrupt(path, 0, "hard-state file missing beside an existing log"))
     }
 }
 
@@ -105,21 +87,15 @@ fn open_hard_state(fs: &dyn Fs, dir: &Path, fresh: bool) -> Result<HardStateFile
 /// installing a snapshot and cleaning up).
 fn load_snapshot(fs: &dyn Fs, dir: &Path) -> Result<Option<SnapshotFile>, OpenError> {
     let names = fs.list(dir).map_err(|e| OpenError::io(dir, e))?;
-    let mut snaps: Vec<((Index, Term), PathBuf)> = names
-        .iter()
-        .filter_map(|n| Some((parse_snapshot_name(n)?, dir.join(n))))
-        .collect();
+    let mut snaps: Vec<((Index, Term), PathBuf)> =
+        names.iter().filter_map(|n| Some((parse_snapshot_name(n)?, dir.join(n)))).collect();
     snaps.sort();
     let Some(((index, term), path)) = snaps.pop() else {
         return Ok(None);
     };
     let snap = open_snapshot(fs, &path)?;
     if (snap.meta().index, snap.meta().term) != (index, term) {
-        return Err(OpenError::corrupt(
-            &path,
-            0,
-            "snapshot metadata does not match the file name",
-        ));
+        return Err(OpenError::corrupt(&path, 0, "snapshot metadata does not match the file name"));
     }
     for (_, old) in &snaps {
         fs.remove(old).map_err(|e| OpenError::io(old, e))?;
@@ -136,11 +112,7 @@ fn remove_covered(
     segments: Vec<(Index, PathBuf)>,
     snapshot: Index,
 ) -> Result<Vec<(Index, PathBuf)>, OpenError> {
-    let covered = segments
-        .iter()
-        .filter(|(first, _)| *first <= snapshot)
-        .count()
-        .saturating_sub(1);
+    let covered = segments.iter().filter(|(first, _)| *first <= snapshot).count().saturating_sub(1);
     for (_, path) in &segments[..covered] {
         fs.remove(path).map_err(|e| OpenError::io(path, e))?;
     }
@@ -186,21 +158,14 @@ fn replay_from(
         check_continues(path, *first, expected, index.snapshot.index)?;
         let (file, buf) = read?;
         let last = i + 1 == segments.len();
-        expected = Some(replay_segment(
-            path, file, &buf, *first, last, index, &mut out,
-        )?);
+        expected = Some(replay_segment(path, file, &buf, *first, last, index, &mut out)?);
     }
     Ok(out)
 }
 
 /// A segment must start where the previous one ended; the first one at or
 /// before the entry after the snapshot.
-fn check_continues(
-    path: &Path,
-    first: Index,
-    expected: Option<Index>,
-    snapshot: Index,
-) -> Result<(), OpenError> {
+fn check_continues(path: &Path, first: Index, expected: Option<Index>, snapshot: Index) -> Result<(), OpenError> {
     match expected {
         None if first > snapshot + 1 => {
             let what = format!("log starts at {first} but the snapshot ends at {snapshot}");
@@ -234,16 +199,9 @@ fn replay_segment(
 ) -> Result<Index, OpenError> {
     check_header(buf, first).map_err(|what| OpenError::corrupt(path, 0, what))?;
     let end = SEGMENT_HEADER_LEN as u64;
-    let seg = SegmentIndex {
-        first,
-        path: path.to_path_buf(),
-        file,
-        offsets: Vec::new(),
-        end,
-    };
+    let seg = SegmentIndex { first, path: path.to_path_buf(), file, offsets: Vec::new(), end };
     index.segments.push_back(seg);
-    let (next, damage) =
-        scan_records(buf, first, index, out).map_err(|(at, w)| OpenError::corrupt(path, at, w))?;
+    let (next, damage) = scan_records(buf, first, index, out).map_err(|(at, w)| OpenError::corrupt(path, at, w))?;
     match damage {
         None => Ok(next),
         Some((at, what)) if last_segment && !any_record_after(buf, at as usize + 1) => {
@@ -269,9 +227,7 @@ fn scan_records(
     let mut at = SEGMENT_HEADER_LEN;
     let mut next = first;
     while at < buf.len() {
-        let framed = record::frame(&buf[at..])
-            .map_err(|e| e.to_string())
-            .and_then(|f| entry_of(f, next));
+        let framed = record::frame(&buf[at..]).map_err(|e| e.to_string()).and_then(|f| entry_of(f, next));
         let (f, term) = match framed {
             Ok(ok) => ok,
             Err(what) => return Ok((next, Some((at as u64, what)))),
@@ -298,13 +254,7 @@ fn entry_of(f: Framed<'_>, expected: Index) -> Result<(Framed<'_>, Term), String
     Ok((f, term))
 }
 
-fn index_record(
-    index: &mut LogIndex,
-    f: Framed<'_>,
-    idx: Index,
-    term: Term,
-    at: u32,
-) -> Result<(), String> {
+fn index_record(index: &mut LogIndex, f: Framed<'_>, idx: Index, term: Term, at: u32) -> Result<(), String> {
     if f.kind == Kind::EntryMembership {
         match f.decode() {
             Ok(Record::Entry(e)) => {
@@ -341,29 +291,16 @@ fn cut_torn_tail(path: &Path, index: &mut LogIndex, at: u64, what: &str) -> Resu
 /// starts right after it: written after the snapshot was installed), else
 /// drop the whole log (a crash came between making the snapshot durable and
 /// cleaning the log up).
-fn reconcile_snapshot(
-    fs: &dyn Fs,
-    dir: &Path,
-    index: &mut LogIndex,
-    replay: &Replay,
-) -> Result<(), OpenError> {
+fn reconcile_snapshot(fs: &dyn Fs, dir: &Path, index: &mut LogIndex, replay: &Replay) -> Result<(), OpenError> {
     let snap = index.snapshot.clone();
     if snap.index == 0 {
         return Ok(());
     }
-    let starts_after = index
-        .segments
-        .front()
-        .is_some_and(|s| s.first == snap.index + 1);
+    let starts_after = index.segments.front().is_some_and(|s| s.first == snap.index + 1);
     let keep = starts_after || replay.term_at_snapshot == Some(snap.term);
-    let removal = if keep {
-        index.drop_prefix(snap.index)
-    } else {
-        index.clear_log()
-    };
+    let removal = if keep { index.drop_prefix(snap.index) } else { index.clear_log() };
     for seg in &removal.segments {
-        fs.remove(&seg.path)
-            .map_err(|e| OpenError::io(&seg.path, e))?;
+        fs.remove(&seg.path).map_err(|e| OpenError::io(&seg.path, e))?;
         fs.sync_dir(dir).map_err(|e| OpenError::io(dir, e))?;
     }
     Ok(())

@@ -30,10 +30,7 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions {
-            segment_bytes_max: 64 << 20,
-            cache_bytes_max: 16 << 20,
-        }
+        WalOptions { segment_bytes_max: 64 << 20, cache_bytes_max: 16 << 20 }
     }
 }
 
@@ -161,17 +158,11 @@ impl Wal {
             self.truncate_from(e.index)?;
         }
         if e.index != self.last.0 + 1 {
-            return Err(WalError::Hole {
-                last: self.last.0,
-                got: e.index,
-            });
+            return Err(WalError::Hole { last: self.last.0, got: e.index });
         }
         let len = record::entry_len(e);
         if len - RECORD_HEADER_LEN > RECORD_LEN_MAX as usize {
-            return Err(WalError::TooLarge {
-                index: e.index,
-                len,
-            });
+            return Err(WalError::TooLarge { index: e.index, len });
         }
         let active = self.make_room(len)?;
         let offset = (active + self.buf.len() as u64) as u32;
@@ -194,8 +185,8 @@ impl Wal {
         // Seal the old segment first: only the last segment may end torn.
         self.sync()?;
         let first = self.last.0 + 1;
-        let (file, path) = create_segment(&*self.fs, &self.dir, first)
-            .map_err(|(p, e)| WalError::io("create segment", p, e))?;
+        let (file, path) =
+            create_segment(&*self.fs, &self.dir, first).map_err(|(p, e)| WalError::io("create segment", p, e))?;
         let seg = SegmentIndex {
             first,
             path: path.clone(),
@@ -204,11 +195,7 @@ impl Wal {
             end: SEGMENT_HEADER_LEN as u64,
         };
         wr(&self.index).segments.push_back(seg);
-        self.active = Some(Active {
-            file,
-            path,
-            len: SEGMENT_HEADER_LEN as u64,
-        });
+        self.active = Some(Active { file, path, len: SEGMENT_HEADER_LEN as u64 });
         Ok(SEGMENT_HEADER_LEN as u64)
     }
 
@@ -304,9 +291,7 @@ impl Wal {
     /// is made durable before the next, so a crash leaves a contiguous log.
     fn carry_out(&self, removal: &Removal, each_durable: bool) -> Result<(), WalError> {
         for seg in &removal.segments {
-            self.fs
-                .remove(&seg.path)
-                .map_err(|e| WalError::io("remove", &seg.path, e))?;
+            self.fs.remove(&seg.path).map_err(|e| WalError::io("remove", &seg.path, e))?;
             if each_durable {
                 self.sync_dir()?;
             }
@@ -318,18 +303,13 @@ impl Wal {
     }
 
     fn sync_dir(&self) -> Result<(), WalError> {
-        self.fs
-            .sync_dir(&self.dir)
-            .map_err(|e| WalError::io("fsync dir", &self.dir, e))
+        self.fs.sync_dir(&self.dir).map_err(|e| WalError::io("fsync dir", &self.dir, e))
     }
 
     /// Points the active segment at the index's last segment, if any.
     fn reset_active(&mut self) {
-        self.active = rd(&self.index).segments.back().map(|s| Active {
-            file: s.file.clone(),
-            path: s.path.clone(),
-            len: s.end,
-        });
+        self.active =
+            rd(&self.index).segments.back().map(|s| Active { file: s.file.clone(), path: s.path.clone(), len: s.end });
     }
 
     /// Makes the finished snapshot `snap` the current one: the log it covers
@@ -341,9 +321,7 @@ impl Wal {
     pub fn install_snapshot(&mut self, snap: SnapshotFile) -> Result<(), WalError> {
         self.check()?;
         let has_snapshot = rd(&self.index).snapshot_file.is_some();
-        if snap.meta().index < self.snapshot_index
-            || (snap.meta().index == self.snapshot_index && has_snapshot)
-        {
+        if snap.meta().index < self.snapshot_index || (snap.meta().index == self.snapshot_index && has_snapshot) {
             return Ok(());
         }
         let r = self.install_inner(snap);
@@ -368,24 +346,17 @@ impl Wal {
 
     fn remove_old_snapshots(&self, current: &Path) -> Result<(), WalError> {
         let dir = self.snapshot_dir();
-        let names = self
-            .fs
-            .list(&dir)
-            .map_err(|e| WalError::io("list", &dir, e))?;
+        let names = self.fs.list(&dir).map_err(|e| WalError::io("list", &dir, e))?;
         let mut removed = false;
         for name in names.iter().filter(|n| parse_snapshot_name(n).is_some()) {
             let path = dir.join(name);
             if path != current {
-                self.fs
-                    .remove(&path)
-                    .map_err(|e| WalError::io("remove", &path, e))?;
+                self.fs.remove(&path).map_err(|e| WalError::io("remove", &path, e))?;
                 removed = true;
             }
         }
         if removed {
-            self.fs
-                .sync_dir(&dir)
-                .map_err(|e| WalError::io("fsync dir", &dir, e))?;
+            self.fs.sync_dir(&dir).map_err(|e| WalError::io("fsync dir", &dir, e))?;
         }
         Ok(())
     }

@@ -22,28 +22,13 @@ fn check_same(wal: &impl Storage, mem: &MemStorage) {
     for i in first.saturating_sub(2)..=last + 1 {
         assert_eq!(wal.term(i), mem.term(i), "term({i})");
     }
-    assert_eq!(
-        wal.entries(first, last + 1, u64::MAX),
-        mem.entries(first, last + 1, u64::MAX)
-    );
-    assert_eq!(
-        wal.entries(first, last + 1, 100),
-        mem.entries(first, last + 1, 100)
-    );
+    assert_eq!(wal.entries(first, last + 1, u64::MAX), mem.entries(first, last + 1, u64::MAX));
+    assert_eq!(wal.entries(first, last + 1, 100), mem.entries(first, last + 1, 100));
     if first > 1 {
-        assert_eq!(
-            wal.entries(first - 1, last + 1, u64::MAX),
-            Err(StorageError::Compacted)
-        );
+        assert_eq!(wal.entries(first - 1, last + 1, u64::MAX), Err(StorageError::Compacted));
     }
-    assert_eq!(
-        wal.entries(first, last + 2, u64::MAX),
-        Err(StorageError::Unavailable)
-    );
-    assert_eq!(
-        wal.snapshot_chunk(0, u64::MAX),
-        mem.snapshot_chunk(0, u64::MAX)
-    );
+    assert_eq!(wal.entries(first, last + 2, u64::MAX), Err(StorageError::Unavailable));
+    assert_eq!(wal.snapshot_chunk(0, u64::MAX), mem.snapshot_chunk(0, u64::MAX));
 }
 
 /// Applies one step, chosen by `op`, to both stores.
@@ -57,15 +42,8 @@ fn step(wal: &mut Wal, mem: &MemStorage, term: &mut u64, (op, a, b): (u8, u64, u
             } else {
                 last + 1
             };
-            let entries: Vec<_> = (start..start + 1 + b % 8)
-                .map(|i| {
-                    if i % 5 == 0 {
-                        member(i, *term)
-                    } else {
-                        cmd(i, *term)
-                    }
-                })
-                .collect();
+            let entries: Vec<_> =
+                (start..start + 1 + b % 8).map(|i| if i % 5 == 0 { member(i, *term) } else { cmd(i, *term) }).collect();
             wal.append(&entries).unwrap();
             mem.append(&entries);
         }
@@ -86,11 +64,7 @@ fn install(wal: &mut Wal, mem: &MemStorage, index: Index, term: u64, seed: u64) 
     let data = format!("snapshot {index} {term} {seed}").repeat((seed % 5) as usize);
     let file = snapshot(wal, index, term, data.as_bytes());
     wal.install_snapshot(file).unwrap();
-    let meta = SnapshotMeta {
-        index,
-        term,
-        membership: raft::Membership::new([1, 2, 3]),
-    };
+    let meta = SnapshotMeta { index, term, membership: raft::Membership::new([1, 2, 3]) };
     mem.install_snapshot(meta, Bytes::from(data));
 }
 
