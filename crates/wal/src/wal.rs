@@ -330,32 +330,31 @@ impl Wal {
 
     fn install_inner(&mut self, snap: SnapshotFile) -> Result<(), WalError> {
         self.sync_inner()?;
-        let (index, path) = (snap.meta().index, snap.path().to_path_buf());
+        let index = snap.meta().index;
         let keep = rd(&self.index).term(index) == Some(snap.meta().term);
         let removal = wr(&self.index).install(snap);
         // Dropping a whole log must leave a prefix at every step (recovery
         // then sees it does not reach the snapshot); a prefix of segments
         // may go in any order.
         self.carry_out(&removal, !keep)?;
-        self.remove_old_snapshots(&path)?;
+        self.remove_old_snapshots(index)?;
         self.snapshot_index = index;
         self.reset_active();
         self.last = rd(&self.index).last();
         Ok(())
     }
 
-    fn remove_old_snapshots(&self, current: &Path) -> Result<(), WalError> {
+    /// Removes snapshot files below `index`. Newer ones stay: another thread
+    /// may just have finished one that is about to be installed.
+    fn remove_old_snapshots(&self, index: Index) -> Result<(), WalError> {
         let dir = self.snapshot_dir();
         let names = self.fs.list(&dir).map_err(|e| WalError::io("list", &dir, e))?;
-        let mut removed = false;
-        for name in names.iter().filter(|n| parse_snapshot_name(n).is_some()) {
+        let old: Vec<_> = names.iter().filter(|n| parse_snapshot_name(n).is_some_and(|(i, _)| i < index)).collect();
+        for name in &old {
             let path = dir.join(name);
-            if path != current {
-                self.fs.remove(&path).map_err(|e| WalError::io("remove", &path, e))?;
-                removed = true;
-            }
+            self.fs.remove(&path).map_err(|e| WalError::io("remove", &path, e))?;
         }
-        if removed {
+        if !old.is_empty() {
             self.fs.sync_dir(&dir).map_err(|e| WalError::io("fsync dir", &dir, e))?;
         }
         Ok(())

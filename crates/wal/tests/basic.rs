@@ -182,3 +182,22 @@ fn large_segments_recover_with_read_ahead() {
     let wal = Wal::open(tmp.path(), opts).unwrap();
     assert_eq!(wal.storage().entries(1, 1001, u64::MAX).unwrap(), (1..=1000).map(big).collect::<Vec<_>>());
 }
+
+#[test]
+fn installing_a_snapshot_keeps_a_newer_one_finished_meanwhile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    wal.append(&(1..=100).map(|i| cmd(i, 1)).collect::<Vec<_>>()).unwrap();
+    wal.sync().unwrap();
+    let older = snapshot(&wal, 50, 1, b"at 50");
+    let newer = snapshot(&wal, 80, 1, b"at 80");
+    let newer_path = newer.path().to_path_buf();
+    wal.install_snapshot(older).unwrap();
+    assert!(newer_path.exists(), "a newer finished snapshot must survive an older install");
+    wal.install_snapshot(newer).unwrap();
+    assert_eq!(std::fs::read_dir(tmp.path().join("snap")).unwrap().count(), 1);
+    drop(wal);
+    let wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    assert_eq!(wal.storage().snapshot_meta().index, 80);
+    assert_eq!(wal.storage().entries(81, 101, u64::MAX).unwrap().len(), 20);
+}
