@@ -145,7 +145,8 @@
 //! Per entry the index keeps its record's offset (4 bytes); terms are kept
 //! as runs, membership entries whole. Entries appended since open are cached
 //! up to [`WalOptions::cache_bytes_max`]; older reads go to the segments.
-//! Appending costs the same however long the log is.
+//! Appending costs the same however long the log is. Recovery reads each
+//! segment whole, verifying it while a helper thread reads the next one.
 
 #![forbid(unsafe_code)]
 
