@@ -207,3 +207,27 @@ fn commit_only_hard_state_rides_along_without_its_own_fsync() {
     let hs = open_sim(&image, small_segments()).unwrap().storage().hard_state();
     assert_eq!(hs, HardState { term: 2, vote: 3, commit: 5 });
 }
+
+#[test]
+fn a_read_that_finds_damage_stops_the_process_naming_file_and_offset() {
+    let fs = disk_with(30);
+    let wal = open_sim(&fs, small_segments()).unwrap();
+    let first = segments(&fs).remove(0);
+    let mut data = fs.read_file(&first).unwrap();
+    let at = offset_of(1, 2);
+    data[at as usize + 20] ^= 1;
+    fs.write_file(&first, data).unwrap();
+    let storage = wal.storage();
+    let panic = std::panic::catch_unwind(|| storage.entries(1, 4, u64::MAX)).unwrap_err();
+    let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains(&first.display().to_string()) && msg.contains(&format!("offset {at}")), "{msg}");
+}
+
+#[test]
+fn a_hole_is_refused_and_stops_the_wal() {
+    let fs = disk_with(5);
+    let mut wal = open_sim(&fs, small_segments()).unwrap();
+    assert!(matches!(wal.append(&[cmd(7, 1)]), Err(WalError::Hole { last: 5, got: 7 })));
+    assert!(wal.append(&[cmd(6, 1)]).is_err(), "sticky");
+    assert_eq!(open_sim(&fs.crash_image(), small_segments()).unwrap().storage().last_index(), 5);
+}
