@@ -1,19 +1,23 @@
 //! WAL benchmark against the physical limits of the same disk, measured in
 //! the same run: raw `fdatasync` rate, sequential write bandwidth, WAL appends
-//! of 256-byte entries in batches of 1, 16 and 256 per sync, group commit
-//! through the writer thread, and recovery time against reading the files.
+//! of 256-byte entries in batches of 1, 16, 256 (and 4096) per sync, group
+//! commit through the writer thread, and recovery time against reading the
+//! files.
+//!
+//! A shared virtual disk drifts by 10x within seconds, so each WAL figure is
+//! measured *paired*: short slices of the WAL workload alternate with slices
+//! of the raw workloads it is compared with, and each side's rate is its
+//! operations over its own time. Drift slower than a slice hits both alike.
 //!
 //! `cargo bench -p wal --bench wal`. Environment:
 //! * `WAL_BENCH_DIR` — where to write (default: the system temp dir);
-//! * `WAL_BENCH_SECS` — seconds per throughput measurement (default 2);
-//! * `WAL_BENCH_ROUNDS` — interleaved rounds, medians reported (default 3;
-//!   a shared virtual disk drifts a lot, so raw and WAL figures alternate);
-//! * `WAL_BENCH_SEQ_MB` — size of the sequential-write test (default 128);
+//! * `WAL_BENCH_SECS` — seconds per batch size, all sides together (default 8);
+//! * `WAL_BENCH_SLICE_MS` — length of one slice (default 100);
 //! * `WAL_BENCH_RECOVERY_MB` — size of the log to recover (default 64; 1024
 //!   for the 1 GiB figure).
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,50 +27,14 @@ use raft::{Entry, EntryPayload, Storage};
 use wal::{Op, Wal, WalOptions, WalWriter, WriterOptions};
 
 const ENTRY_PAYLOAD_BYTES: usize = 256;
+/// The encoded size of one such entry.
+const RECORD_BYTES: usize = ENTRY_PAYLOAD_BYTES + 25;
+const BATCHES: [u64; 4] = [1, 16, 256, 4096];
+/// Bytes per operation of the sequential-bandwidth workload.
+const SEQ_OP_BYTES: usize = 16 << 20;
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn bench_root() -> PathBuf {
-    std::env::var("WAL_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| std::env::temp_dir())
-}
-
-fn secs() -> Duration {
-    Duration::from_secs(env_u64("WAL_BENCH_SECS", 2))
-}
-
-/// Append `size` bytes, `fdatasync`, repeat: the most syncs per second the
-/// disk gives for writes of that size.
-fn raw_fsync_rate(dir: &Path, size: usize) -> f64 {
-    let f = std::fs::File::create(dir.join("raw-fsync")).unwrap();
-    let buf = vec![7u8; size];
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < secs() {
-        f.write_all_at(&buf, n * size as u64).unwrap();
-        f.sync_data().unwrap();
-        n += 1;
-    }
-    n as f64 / start.elapsed().as_secs_f64()
-}
-
-/// 1 MiB writes then one `fdatasync`: sequential bandwidth in MB/s.
-fn raw_seq_bandwidth(dir: &Path) -> f64 {
-    let total_mb = env_u64("WAL_BENCH_SEQ_MB", 128);
-    let mut f = std::fs::File::create(dir.join("raw-seq")).unwrap();
-    let buf = vec![7u8; 1 << 20];
-    let start = Instant::now();
-    for _ in 0..total_mb {
-        f.write_all(&buf).unwrap();
-    }
-    f.sync_data().unwrap();
-    (total_mb << 20) as f64 / 1e6 / start.elapsed().as_secs_f64()
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// A 256-byte command entry. The payload is shared, so the loop measures
@@ -74,25 +42,116 @@ fn raw_seq_bandwidth(dir: &Path) -> f64 {
 /// already holds).
 fn entry(index: u64) -> Entry {
     static PAYLOAD: [u8; ENTRY_PAYLOAD_BYTES] = [7; ENTRY_PAYLOAD_BYTES];
-    Entry {
-        term: 1,
-        index,
-        payload: EntryPayload::Command(Bytes::from_static(&PAYLOAD)),
+    Entry { term: 1, index, payload: EntryPayload::Command(Bytes::from_static(&PAYLOAD)) }
+}
+
+/// One side of a paired measurement: operations, bytes and time spent.
+#[derive(Default)]
+struct Side {
+    ops: u64,
+    bytes: u64,
+    secs: f64,
+}
+
+impl Side {
+    fn rate(&self) -> f64 {
+        self.ops as f64 / self.secs
+    }
+
+    fn mbs(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.secs
+    }
+
+    /// Runs `op` (returning bytes moved) until `slice` has passed.
+    fn run_slice(&mut self, slice: Duration, mut op: impl FnMut() -> u64) {
+        let start = Instant::now();
+        while start.elapsed() < slice {
+            self.bytes += op();
+            self.ops += 1;
+        }
+        self.secs += start.elapsed().as_secs_f64();
     }
 }
 
-/// Appends `batch` entries then syncs, repeatedly. Returns entries/s.
-fn wal_appends(dir: &Path, batch: u64) -> f64 {
-    let mut wal = Wal::open(dir, WalOptions::default()).unwrap();
-    let start = Instant::now();
-    let mut next = 1;
-    while start.elapsed() < secs() {
-        let entries: Vec<Entry> = (next..next + batch).map(entry).collect();
-        wal.append(&entries).unwrap();
-        wal.sync().unwrap();
-        next += batch;
+/// Appends `size` bytes then `fdatasync`s a file, at a moving offset.
+struct RawAppender {
+    file: File,
+    at: u64,
+    buf: Vec<u8>,
+    sync_every: usize,
+}
+
+impl RawAppender {
+    fn new(path: &Path, size: usize, sync_every: usize) -> Self {
+        RawAppender { file: File::create(path).unwrap(), at: 0, buf: vec![7; size], sync_every }
     }
-    (next - 1) as f64 / start.elapsed().as_secs_f64()
+
+    fn op(&mut self) -> u64 {
+        for _ in 0..self.sync_every {
+            self.file.write_all_at(&self.buf, self.at).unwrap();
+            self.at += self.buf.len() as u64;
+        }
+        self.file.sync_data().unwrap();
+        if self.at > 1 << 30 {
+            self.file.set_len(0).unwrap();
+            self.at = 0;
+        }
+        (self.buf.len() * self.sync_every) as u64
+    }
+}
+
+/// The four sides measured together for one batch size.
+struct Paired {
+    raw_256: Side,
+    raw_same: Side,
+    raw_seq: Side,
+    wal: Side,
+}
+
+fn paired(dir: &Path, batch: u64) -> Paired {
+    let slice = Duration::from_millis(env_u64("WAL_BENCH_SLICE_MS", 100));
+    let total = Duration::from_secs(env_u64("WAL_BENCH_SECS", 8));
+    let mut raw_256 = RawAppender::new(&dir.join("raw256"), ENTRY_PAYLOAD_BYTES, 1);
+    let mut raw_same = RawAppender::new(&dir.join("rawsame"), RECORD_BYTES * batch as usize, 1);
+    let mut raw_seq = RawAppender::new(&dir.join("rawseq"), 1 << 20, SEQ_OP_BYTES >> 20);
+    let wal_dir = dir.join("wal");
+    let mut wal = Wal::open(&wal_dir, WalOptions::default()).unwrap();
+    let mut next = 1;
+    let mut p =
+        Paired { raw_256: Side::default(), raw_same: Side::default(), raw_seq: Side::default(), wal: Side::default() };
+    let start = Instant::now();
+    while start.elapsed() < total {
+        p.raw_256.run_slice(slice, || raw_256.op());
+        p.raw_same.run_slice(slice, || raw_same.op());
+        p.raw_seq.run_slice(slice, || raw_seq.op());
+        p.wal.run_slice(slice, || {
+            let entries: Vec<Entry> = (next..next + batch).map(entry).collect();
+            wal.append(&entries).unwrap();
+            wal.sync().unwrap();
+            next += batch;
+            batch * ENTRY_PAYLOAD_BYTES as u64
+        });
+    }
+    p
+}
+
+fn report(batch: u64, p: &Paired) {
+    let entries = p.wal.rate() * batch as f64;
+    println!(
+        "wal batch {batch:>4}: {entries:>9.0} entries/s {:>6.1} MB/s payload {:>6.0} syncs/s | raw: 256 B+sync {:>5.0}/s, {} B+sync {:>5.0}/s, seq {:>4.0} MB/s",
+        p.wal.mbs(),
+        p.wal.rate(),
+        p.raw_256.rate(),
+        RECORD_BYTES * batch as usize,
+        p.raw_same.rate(),
+        p.raw_seq.mbs()
+    );
+    println!(
+        "      syncs/s = {:.1}% of raw 256 B fsync rate, {:.1}% of raw same-size fsync rate; payload MB/s = {:.1}% of sequential bandwidth",
+        100.0 * p.wal.rate() / p.raw_256.rate(),
+        100.0 * p.wal.rate() / p.raw_same.rate(),
+        100.0 * p.wal.mbs() / p.raw_seq.mbs()
+    );
 }
 
 /// Single-entry submissions through the writer thread with up to `window`
@@ -102,7 +161,7 @@ fn writer_group_commit(dir: &Path, window: u64) -> f64 {
     let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
     let start = Instant::now();
     let mut next = 1;
-    while start.elapsed() < secs() {
+    while start.elapsed() < Duration::from_secs(2) {
         let mut last = 0;
         for _ in 0..window {
             last = writer.submit(Op::Append(vec![entry(next)])).unwrap();
@@ -115,11 +174,11 @@ fn writer_group_commit(dir: &Path, window: u64) -> f64 {
     (next - 1) as f64 / elapsed
 }
 
-/// Builds a log of about `mb` MiB, then times reading its files and opening it.
+/// Builds a log of about `mb` MiB, then alternately times reading its files
+/// and opening it (three of each); returns the median times and the bytes.
 fn recovery(dir: &Path, mb: u64) -> (f64, f64, u64) {
     let mut wal = Wal::open(dir, WalOptions::default()).unwrap();
-    let per_entry = (ENTRY_PAYLOAD_BYTES + 25) as u64;
-    let total = (mb << 20) / per_entry;
+    let total = (mb << 20) / RECORD_BYTES as u64;
     let mut next = 1;
     while next <= total {
         let entries: Vec<Entry> = (next..(next + 4096).min(total + 1)).map(entry).collect();
@@ -128,134 +187,56 @@ fn recovery(dir: &Path, mb: u64) -> (f64, f64, u64) {
     }
     wal.sync().unwrap();
     drop(wal);
-    let start = Instant::now();
-    let mut bytes = 0u64;
+    let (mut reads, mut opens, mut bytes) = (vec![], vec![], 0);
+    for _ in 0..3 {
+        let start = Instant::now();
+        bytes = read_segments(dir);
+        reads.push(start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        let wal = Wal::open(dir, WalOptions::default()).unwrap();
+        opens.push(start.elapsed().as_secs_f64());
+        assert_eq!(wal.storage().last_index(), total);
+    }
+    reads.sort_by(f64::total_cmp);
+    opens.sort_by(f64::total_cmp);
+    (reads[1], opens[1], bytes)
+}
+
+fn read_segments(dir: &Path) -> u64 {
+    let mut bytes = 0;
     for e in std::fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();
         if path.extension().is_some_and(|x| x == "log") {
             bytes += std::fs::read(&path).unwrap().len() as u64;
         }
     }
-    let read = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    let wal = Wal::open(dir, WalOptions::default()).unwrap();
-    let open = start.elapsed().as_secs_f64();
-    assert_eq!(wal.storage().last_index(), total);
-    (read, open, bytes)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// "median (min–max)" of a figure across rounds.
-fn spread(v: &[f64]) -> String {
-    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = v.iter().copied().fold(0.0, f64::max);
-    format!("{:.0} ({lo:.0}-{hi:.0})", median(v.to_vec()))
-}
-
-/// The figures of one round, every one measured once.
-#[derive(Default)]
-struct Figures {
-    raw_sync_256: Vec<f64>,
-    raw_seq_mbs: Vec<f64>,
-    /// Per batch size: raw syncs/s at the batch's byte size, WAL entries/s.
-    raw_sync_batch: [Vec<f64>; 4],
-    wal_entries: [Vec<f64>; 4],
-    writer_entries: Vec<f64>,
-}
-
-const BATCHES: [u64; 4] = [1, 16, 256, 4096];
-const RECORD_BYTES: usize = ENTRY_PAYLOAD_BYTES + 25;
-
-fn round(root: &Path, r: usize, f: &mut Figures) {
-    let sub = |name: &str| {
-        let p = root.join(format!("{name}-{r}"));
-        std::fs::create_dir_all(&p).unwrap();
-        p
-    };
-    f.raw_sync_256
-        .push(raw_fsync_rate(&sub("raw"), ENTRY_PAYLOAD_BYTES));
-    f.raw_seq_mbs.push(raw_seq_bandwidth(&sub("seq")));
-    for (k, batch) in BATCHES.into_iter().enumerate() {
-        f.raw_sync_batch[k].push(raw_fsync_rate(
-            &sub(&format!("rawb{batch}")),
-            RECORD_BYTES * batch as usize,
-        ));
-        f.wal_entries[k].push(wal_appends(&sub(&format!("batch{batch}")), batch));
-    }
-    f.writer_entries
-        .push(writer_group_commit(&sub("writer"), 64));
-}
-
-fn report(f: Figures) {
-    let mb = |entries: f64| entries * ENTRY_PAYLOAD_BYTES as f64 / 1e6;
-    let (fsyncs, seq) = (
-        median(f.raw_sync_256.clone()),
-        median(f.raw_seq_mbs.clone()),
-    );
-    println!(
-        "raw append 256 B + fdatasync, syncs/s: {}",
-        spread(&f.raw_sync_256)
-    );
-    println!(
-        "raw sequential write (1 MiB writes, one fdatasync), MB/s: {}",
-        spread(&f.raw_seq_mbs)
-    );
-    for (k, batch) in BATCHES.into_iter().enumerate() {
-        let rate = median(f.wal_entries[k].clone());
-        let raw_same = median(f.raw_sync_batch[k].clone());
-        let syncs = rate / batch as f64;
-        println!(
-            "wal batch {batch:>4}: entries/s {} = {:.1} MB/s payload, {syncs:.0} syncs/s",
-            spread(&f.wal_entries[k]),
-            mb(rate)
-        );
-        println!(
-            "    {:.1}% of raw 256 B fsync rate, {:.1}% of seq bandwidth; raw append {} B + fdatasync: {} syncs/s, WAL at {:.1}% of it",
-            100.0 * syncs / fsyncs,
-            100.0 * mb(rate) / seq,
-            RECORD_BYTES * batch as usize,
-            spread(&f.raw_sync_batch[k]),
-            100.0 * syncs / raw_same,
-        );
-    }
-    let rate = median(f.writer_entries.clone());
-    println!(
-        "writer thread, 1-entry submissions, 64 in flight: entries/s {} = {:.1} MB/s",
-        spread(&f.writer_entries),
-        mb(rate)
-    );
+    bytes
 }
 
 fn main() {
-    // `cargo test --benches` runs this with `--bench`-less args; only bench for real.
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    // `cargo test --benches` runs this as a test: only bench when asked to.
+    if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let root = tempfile::tempdir_in(bench_root()).unwrap();
-    let rounds = env_u64("WAL_BENCH_ROUNDS", 3) as usize;
-    println!(
-        "WAL benchmark in {}: {rounds} interleaved rounds of {} s per figure, medians",
-        root.path().display(),
-        secs().as_secs()
-    );
-    let mut figures = Figures::default();
-    for r in 0..rounds {
-        round(root.path(), r, &mut figures);
+    let root_dir = std::env::var("WAL_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
+    let root = tempfile::tempdir_in(root_dir).unwrap();
+    println!("WAL benchmark in {}, paired slices", root.path().display());
+    for batch in BATCHES {
+        let dir = root.path().join(format!("batch{batch}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        report(batch, &paired(&dir, batch));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
-    report(figures);
-    let rec_mb = env_u64("WAL_BENCH_RECOVERY_MB", 64);
-    let dir = root.path().join("recovery");
-    std::fs::create_dir_all(&dir).unwrap();
-    let (read, open, bytes) = recovery(&dir, rec_mb);
+    let rate = writer_group_commit(&root.path().join("writer"), 64);
     println!(
-        "recovery of {:.0} MiB: read files {:.3} s, Wal::open {:.3} s = {:.2}x the read time",
+        "writer thread, 1-entry submissions, 64 in flight: {rate:.0} entries/s ({:.1} MB/s payload)",
+        rate * ENTRY_PAYLOAD_BYTES as f64 / 1e6
+    );
+    let dir = root.path().join("recovery");
+    let (read, open, bytes) = recovery(&dir, env_u64("WAL_BENCH_RECOVERY_MB", 64));
+    println!(
+        "recovery of {:.0} MiB (warm page cache): read the segment files {read:.3} s, Wal::open {open:.3} s = {:.2}x the read time",
         bytes as f64 / (1 << 20) as f64,
-        read,
-        open,
         open / read
     );
 }

@@ -47,11 +47,7 @@ pub enum WalError {
 
 impl WalError {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        WalError::Io {
-            op,
-            path: path.into(),
-            source: Arc::new(source),
-        }
+        WalError::Io { op, path: path.into(), source: Arc::new(source) }
     }
 }
 
@@ -82,17 +78,10 @@ pub enum OpenError {
 
 impl OpenError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        OpenError::Io {
-            path: path.into(),
-            source,
-        }
+        OpenError::Io { path: path.into(), source }
     }
 
     pub(crate) fn corrupt(path: impl Into<PathBuf>, offset: u64, what: impl Into<String>) -> Self {
-        OpenError::Corrupt {
-            path: path.into(),
-            offset,
-            what: what.into(),
-        }
+        OpenError::Corrupt { path: path.into(), offset, what: what.into() }
     }
 }

@@ -95,20 +95,12 @@ impl Fs for StdFs {
     }
 
     fn create(&self, path: &Path) -> io::Result<FileRef> {
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
+        let f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
         Ok(Arc::new(StdFile(f)))
     }
 
     fn open(&self, path: &Path) -> io::Result<FileRef> {
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)?;
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
         Ok(Arc::new(StdFile(f)))
     }
 
@@ -131,7 +123,8 @@ impl Fs for StdFs {
 
 /// The directory a file lives in (`.` for a bare name).
 pub(crate) fn parent_of(path: &Path) -> PathBuf {
-    path.parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }

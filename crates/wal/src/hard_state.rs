@@ -52,18 +52,11 @@ impl HardStateFile {
         let tmp = dir.join(format!("{HARD_STATE_FILE}.tmp"));
         let file = fs.create(&tmp).map_err(|e| OpenError::io(&tmp, e))?;
         let io = |e| OpenError::io(&tmp, e);
-        file.write_all_at(&encode(1, HardState::default()), slot_offset(1))
-            .map_err(io)?;
+        file.write_all_at(&encode(1, HardState::default()), slot_offset(1)).map_err(io)?;
         file.sync_data().map_err(io)?;
-        fs.rename(&tmp, &path)
-            .map_err(|e| OpenError::io(&path, e))?;
+        fs.rename(&tmp, &path).map_err(|e| OpenError::io(&path, e))?;
         fs.sync_dir(dir).map_err(|e| OpenError::io(dir, e))?;
-        Ok(HardStateFile {
-            file,
-            path,
-            seq: 1,
-            current: HardState::default(),
-        })
+        Ok(HardStateFile { file, path, seq: 1, current: HardState::default() })
     }
 
     /// Opens the existing file and picks the newest valid slot.
@@ -76,8 +69,7 @@ impl HardStateFile {
             let offset = slot * HARD_STATE_SLOT_LEN;
             let avail = len.saturating_sub(offset).min(RECORD_LEN as u64) as usize;
             let mut buf = vec![0; avail];
-            file.read_exact_at(&mut buf, offset)
-                .map_err(|e| OpenError::io(&path, e))?;
+            file.read_exact_at(&mut buf, offset).map_err(|e| OpenError::io(&path, e))?;
             if let Ok((Record::HardState { seq, hard_state }, _)) = record::decode(&buf)
                 && best.is_none_or(|(s, _)| seq > s)
             {
@@ -85,18 +77,9 @@ impl HardStateFile {
             }
         }
         let Some((seq, current)) = best else {
-            return Err(OpenError::corrupt(
-                &path,
-                0,
-                "neither hard-state slot is valid",
-            ));
+            return Err(OpenError::corrupt(&path, 0, "neither hard-state slot is valid"));
         };
-        Ok(HardStateFile {
-            file,
-            path,
-            seq,
-            current,
-        })
+        Ok(HardStateFile { file, path, seq, current })
     }
 
     /// The latest durable value.
@@ -112,9 +95,7 @@ impl HardStateFile {
             let path = self.path.clone();
             move |e| WalError::io(op, path, e)
         };
-        self.file
-            .write_all_at(&encode(seq, hs), offset)
-            .map_err(err("write"))?;
+        self.file.write_all_at(&encode(seq, hs), offset).map_err(err("write"))?;
         self.file.sync_data().map_err(err("fdatasync"))?;
         self.seq = seq;
         self.current = hs;

@@ -35,13 +35,18 @@ impl SegmentIndex {
         self.first + self.offsets.len() as Index
     }
 
+    /// The index after the entries from `lo` whose records fit in `budget`
+    /// bytes, at least `lo + 1`.
+    fn index_within(&self, lo: Index, budget: u64) -> Index {
+        let k = (lo - self.first) as usize;
+        let start = u64::from(self.offsets[k]);
+        let fit = self.offsets[k..].partition_point(|o| u64::from(*o) - start <= budget);
+        lo + fit.max(1) as Index
+    }
+
     /// The byte range of the records of entries `[lo, hi)`.
     fn byte_range(&self, lo: Index, hi: Index) -> (u64, u64) {
-        let at = |i: Index| {
-            self.offsets
-                .get((i - self.first) as usize)
-                .map_or(self.end, |o| u64::from(*o))
-        };
+        let at = |i: Index| self.offsets.get((i - self.first) as usize).map_or(self.end, |o| u64::from(*o));
         (at(lo), at(hi))
     }
 }
@@ -75,10 +80,7 @@ pub(crate) struct Removal {
 impl LogIndex {
     /// An empty index caching up to `cache_bytes_max` of recent entries.
     pub fn new(cache_bytes_max: usize) -> Self {
-        LogIndex {
-            cache_bytes_max,
-            ..Default::default()
-        }
+        LogIndex { cache_bytes_max, ..Default::default() }
     }
 
     /// The term at `index`, if it is the snapshot's or in the log.
@@ -95,10 +97,7 @@ impl LogIndex {
 
     /// The last `(index, term)` of the log (the snapshot's if it is empty).
     pub fn last(&self) -> (Index, Term) {
-        (
-            self.last_index,
-            self.term(self.last_index).unwrap_or(self.snapshot.term),
-        )
+        (self.last_index, self.term(self.last_index).unwrap_or(self.snapshot.term))
     }
 
     /// Records that entry `index` of `term` is durable at `offset` of the
@@ -130,11 +129,7 @@ impl LogIndex {
         if let EntryPayload::Membership(m) = &entry.payload {
             self.note_membership(entry.index, m);
         }
-        if self
-            .cache
-            .back()
-            .is_some_and(|e| e.index + 1 != entry.index)
-        {
+        if self.cache.back().is_some_and(|e| e.index + 1 != entry.index) {
             self.clear_cache();
         }
         self.cache_bytes += entry.size_bytes() as usize;
@@ -159,10 +154,7 @@ impl LogIndex {
         self.memberships.clear();
         self.clear_cache();
         self.last_index = self.snapshot.index;
-        Removal {
-            segments,
-            cut: None,
-        }
+        Removal { segments, cut: None }
     }
 
     /// Forgets every entry at or after `index` (> the snapshot index).
@@ -197,11 +189,7 @@ impl LogIndex {
     pub fn install(&mut self, snap: SnapshotFile) -> Removal {
         let meta = snap.meta().clone();
         let keep = self.term(meta.index) == Some(meta.term);
-        let removal = if keep {
-            self.drop_prefix(meta.index)
-        } else {
-            Removal::default()
-        };
+        let removal = if keep { self.drop_prefix(meta.index) } else { Removal::default() };
         self.snapshot = meta;
         self.snapshot_file = Some(snap);
         if keep { removal } else { self.clear_log() }
@@ -214,21 +202,14 @@ impl LogIndex {
     /// from one it must drop.
     pub fn drop_prefix(&mut self, index: Index) -> Removal {
         let mut removal = Removal::default();
-        while self
-            .segments
-            .front()
-            .is_some_and(|s| s.next_index() <= index)
-        {
+        while self.segments.front().is_some_and(|s| s.next_index() <= index) {
             removal.segments.extend(self.segments.pop_front());
         }
         let cut = self.terms.partition_point(|(start, _)| *start <= index);
         if cut > 0 {
             let term = self.terms[cut - 1].1;
             self.terms.drain(..cut);
-            let starts_next = self
-                .terms
-                .first()
-                .is_some_and(|(start, _)| *start == index + 1);
+            let starts_next = self.terms.first().is_some_and(|(start, _)| *start == index + 1);
             if self.last_index > index && !starts_next {
                 self.terms.insert(0, (index + 1, term));
             }
@@ -248,51 +229,56 @@ impl LogIndex {
     pub fn entries(&self, lo: Index, hi: Index, max_bytes: u64) -> Vec<Entry> {
         let mut out = Vec::new();
         let mut total = 0u64;
-        let mut next = lo;
+        // Takes `e` unless the byte limit is passed (the first always goes).
+        let mut accept = |e: Entry, out: &mut Vec<Entry>| {
+            total += e.size_bytes();
+            let take = total <= max_bytes || out.is_empty();
+            if take {
+                out.push(e);
+            }
+            take
+        };
         let cache_first = self.cache.front().map_or(Index::MAX, |e| e.index);
+        let mut next = lo;
         while next < hi {
-            let batch = if next >= cache_first {
+            if next >= cache_first {
                 let k = (next - cache_first) as usize;
-                self.cache
-                    .iter()
-                    .skip(k)
-                    .take((hi - next) as usize)
-                    .cloned()
-                    .collect()
-            } else {
-                self.read_disk(next, hi.min(cache_first))
-            };
-            for e in batch {
-                total += e.size_bytes();
-                if total > max_bytes && !out.is_empty() {
+                for e in self.cache.range(k..).take((hi - next) as usize) {
+                    if !accept(e.clone(), &mut out) {
+                        break;
+                    }
+                }
+                return out;
+            }
+            let budget = max_bytes.saturating_sub(out.iter().map(Entry::size_bytes).sum());
+            for e in self.read_disk(next, hi.min(cache_first), budget) {
+                next = e.index + 1;
+                if !accept(e, &mut out) {
                     return out;
                 }
-                next = e.index + 1;
-                out.push(e);
             }
         }
         out
     }
 
-    /// Reads entries from `lo` up to `hi` or the end of `lo`'s segment.
+    /// Reads entries from `lo` up to `hi` or the end of `lo`'s segment, and
+    /// not many more record bytes than `budget` (at least one entry): a
+    /// small request does not read a whole segment.
     ///
     /// # Panics
     /// On a read error or a record that no longer checks: storage IO errors
     /// are fatal by design, and reads cannot return them (see
     /// [`crate::WalStorage`]).
-    fn read_disk(&self, lo: Index, hi: Index) -> Vec<Entry> {
+    fn read_disk(&self, lo: Index, hi: Index, budget: u64) -> Vec<Entry> {
         let pos = self.segments.partition_point(|s| s.first <= lo);
         let Some(seg) = pos.checked_sub(1).and_then(|p| self.segments.get(p)) else {
             panic!("fatal: no segment holds entry {lo}");
         };
-        let hi = hi.min(seg.next_index());
+        let hi = hi.min(seg.next_index()).min(seg.index_within(lo, budget));
         let (start, end) = seg.byte_range(lo, hi);
         let mut buf = vec![0; (end - start) as usize];
         if let Err(e) = seg.file.read_exact_at(&mut buf, start) {
-            panic!(
-                "fatal: reading {} at offset {start}: {e}",
-                seg.path.display()
-            );
+            panic!("fatal: reading {} at offset {start}: {e}", seg.path.display());
         }
         let mut out = Vec::with_capacity((hi - lo) as usize);
         let mut at = 0;
@@ -332,9 +318,6 @@ mod tests {
         idx.drop_prefix(2);
         idx.snapshot.index = 2;
         idx.snapshot.term = 1;
-        assert_eq!(
-            [1, 2, 3, 4].map(|i| idx.term(i)),
-            [None, Some(1), Some(2), None]
-        );
+        assert_eq!([1, 2, 3, 4].map(|i| idx.term(i)), [None, Some(1), Some(2), None]);
     }
 }

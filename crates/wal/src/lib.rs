@@ -24,6 +24,22 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Driving it from the Raft core's actions
+//!
+//! | [`raft::Action`] | with a [`WalWriter`] |
+//! |---|---|
+//! | `PersistHardState(hs)` | `submit(Op::HardState(hs))` |
+//! | `PersistEntries(es)` | `submit(Op::Append(es))` (conflict repair included) |
+//! | `PersistSnapshotChunk { meta, offset, data }` | at offset 0 [`WalWriter::begin_snapshot`]`(meta)`, dropping any partial one; then [`SnapshotWriter::write`]`(data)` after checking `offset == `[`SnapshotWriter::written`] |
+//! | `InstallSnapshot(meta)` | [`SnapshotWriter::finish`], then `submit(Op::InstallSnapshot(file))` |
+//! | `CompactLog(i)` | `submit(Op::Compact(i))` |
+//! | `Send { after_persist: true, .. }` | send once [`WalWriter::wait_durable`] (or the `on_durable` callback) reports the seq of the last persist before it |
+//!
+//! A local snapshot (taken from the state machine) is written the same way:
+//! `begin_snapshot`, `write` its bytes, `finish`, submit the install.
+//! A new node is bootstrapped by installing a snapshot at index 0 whose
+//! meta carries the initial membership.
+//!
 //! # Directory layout
 //!
 //! ```text
@@ -76,9 +92,12 @@
 //!   only then may a vote, an append response or a client reply that depends
 //!   on it leave the node.
 //! * A sync writes the buffered records with one `write` and one
-//!   `fdatasync`, then the hard state if it changed (one slot write, one
-//!   `fdatasync`) — log first, so a durable commit index never points past
-//!   the durable log.
+//!   `fdatasync`, then the hard state if its term or vote changed (one slot
+//!   write, one `fdatasync`) — log first, so a durable commit index never
+//!   points past the durable log. A change that only raises `commit` does
+//!   not cost a batch with records a second `fdatasync`: it is written with
+//!   the next term/vote change or the next sync without records (Raft does
+//!   not need `commit` to be durable; after a crash it may lag, never lead).
 //! * A new segment appears only complete: its header is written to a
 //!   temporary file, synced, renamed, and the directory synced, before any
 //!   record goes into it; the previous segment is synced first, so only the
@@ -126,7 +145,8 @@
 //! Per entry the index keeps its record's offset (4 bytes); terms are kept
 //! as runs, membership entries whole. Entries appended since open are cached
 //! up to [`WalOptions::cache_bytes_max`]; older reads go to the segments.
-//! Appending costs the same however long the log is.
+//! Appending costs the same however long the log is. Recovery reads each
+//! segment whole, verifying it while a helper thread reads the next one.
 
 #![forbid(unsafe_code)]
 

@@ -127,9 +127,7 @@ pub fn entry_len(entry: &Entry) -> usize {
     let body = match &entry.payload {
         EntryPayload::Noop => 0,
         EntryPayload::Command(d) => d.len(),
-        EntryPayload::Membership(m) => {
-            12 + 8 * (m.voters.len() + m.voters_outgoing.len() + m.learners.len())
-        }
+        EntryPayload::Membership(m) => 12 + 8 * (m.voters.len() + m.voters_outgoing.len() + m.learners.len()),
     };
     RECORD_HEADER_LEN + 1 + 16 + body
 }
@@ -177,36 +175,25 @@ pub struct Framed<'a> {
 /// Checks the record at the start of `buf` (length, checksum, kind) without
 /// decoding the payload.
 pub fn frame(buf: &[u8]) -> Result<Framed<'_>, DecodeError> {
-    let header = buf
-        .get(..RECORD_HEADER_LEN)
-        .ok_or(DecodeError::Incomplete)?;
+    let header = buf.get(..RECORD_HEADER_LEN).ok_or(DecodeError::Incomplete)?;
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     if len == 0 || len > RECORD_LEN_MAX {
         return Err(DecodeError::BadLength(len));
     }
     let total = RECORD_HEADER_LEN + len as usize;
-    let body = buf
-        .get(RECORD_HEADER_LEN..total)
-        .ok_or(DecodeError::Incomplete)?;
+    let body = buf.get(RECORD_HEADER_LEN..total).ok_or(DecodeError::Incomplete)?;
     if checksum(&header[..4], body) != crc {
         return Err(DecodeError::BadChecksum);
     }
     let kind = Kind::from_u8(body[0]).ok_or(DecodeError::BadKind(body[0]))?;
-    Ok(Framed {
-        kind,
-        payload: &body[1..],
-        len: total,
-    })
+    Ok(Framed { kind, payload: &body[1..], len: total })
 }
 
 impl Framed<'_> {
     /// Whether this is a log entry.
     pub fn is_entry(&self) -> bool {
-        matches!(
-            self.kind,
-            Kind::EntryNoop | Kind::EntryCommand | Kind::EntryMembership
-        )
+        matches!(self.kind, Kind::EntryNoop | Kind::EntryCommand | Kind::EntryMembership)
     }
 
     /// `(term, index)` of an entry record, without decoding its payload.
@@ -226,26 +213,16 @@ impl Framed<'_> {
                     Kind::EntryCommand => EntryPayload::Command(Bytes::copy_from_slice(r.rest())),
                     _ => EntryPayload::Membership(r.membership()?),
                 };
-                Record::Entry(Entry {
-                    term,
-                    index,
-                    payload,
-                })
+                Record::Entry(Entry { term, index, payload })
             }
             Kind::HardState => {
                 let seq = r.u64()?;
-                let hard_state = HardState {
-                    term: r.u64()?,
-                    vote: r.u64()?,
-                    commit: r.u64()?,
-                };
+                let hard_state = HardState { term: r.u64()?, vote: r.u64()?, commit: r.u64()? };
                 Record::HardState { seq, hard_state }
             }
-            Kind::SnapshotMeta => Record::SnapshotMeta(SnapshotMeta {
-                index: r.u64()?,
-                term: r.u64()?,
-                membership: r.membership()?,
-            }),
+            Kind::SnapshotMeta => {
+                Record::SnapshotMeta(SnapshotMeta { index: r.u64()?, term: r.u64()?, membership: r.membership()? })
+            }
         };
         r.end()?;
         Ok(record)
@@ -272,9 +249,7 @@ impl Reader<'_> {
 
     fn u64(&mut self) -> Result<u64, DecodeError> {
         let b = self.take(8)?;
-        Ok(u64::from_le_bytes([
-            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-        ]))
+        Ok(u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
     }
 
     fn u32(&mut self) -> Result<u32, DecodeError> {
@@ -291,11 +266,7 @@ impl Reader<'_> {
     }
 
     fn membership(&mut self) -> Result<Membership, DecodeError> {
-        Ok(Membership {
-            voters: self.set()?,
-            voters_outgoing: self.set()?,
-            learners: self.set()?,
-        })
+        Ok(Membership { voters: self.set()?, voters_outgoing: self.set()?, learners: self.set()? })
     }
 
     fn rest(&mut self) -> &[u8] {
@@ -303,11 +274,7 @@ impl Reader<'_> {
     }
 
     fn end(&self) -> Result<(), DecodeError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(DecodeError::BadPayload)
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(DecodeError::BadPayload) }
     }
 }
 
@@ -332,30 +299,20 @@ mod tests {
     fn record() -> impl Strategy<Value = Record> {
         let payload = prop_oneof![
             Just(EntryPayload::Noop),
-            proptest::collection::vec(any::<u8>(), 0..300)
-                .prop_map(|v| EntryPayload::Command(Bytes::from(v))),
+            proptest::collection::vec(any::<u8>(), 0..300).prop_map(|v| EntryPayload::Command(Bytes::from(v))),
             membership().prop_map(EntryPayload::Membership),
         ];
         prop_oneof![
-            (any::<u64>(), any::<u64>(), payload).prop_map(|(term, index, payload)| Record::Entry(
-                Entry {
-                    term,
-                    index,
-                    payload
-                }
-            )),
-            (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
-                |(seq, term, vote, commit)| Record::HardState {
-                    seq,
-                    hard_state: HardState { term, vote, commit }
-                }
-            ),
+            (any::<u64>(), any::<u64>(), payload).prop_map(|(term, index, payload)| Record::Entry(Entry {
+                term,
+                index,
+                payload
+            })),
+            (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(seq, term, vote, commit)| {
+                Record::HardState { seq, hard_state: HardState { term, vote, commit } }
+            }),
             (any::<u64>(), any::<u64>(), membership()).prop_map(|(index, term, membership)| {
-                Record::SnapshotMeta(SnapshotMeta {
-                    index,
-                    term,
-                    membership,
-                })
+                Record::SnapshotMeta(SnapshotMeta { index, term, membership })
             }),
         ]
     }
@@ -393,9 +350,6 @@ mod tests {
 
     #[test]
     fn zeroes_are_not_a_record() {
-        assert_eq!(
-            decode(&[0; 64]).map(|r| r.1),
-            Err(DecodeError::BadLength(0))
-        );
+        assert_eq!(decode(&[0; 64]).map(|r| r.1), Err(DecodeError::BadLength(0)));
     }
 }

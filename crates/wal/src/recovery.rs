@@ -6,13 +6,17 @@ use std::sync::Arc;
 use raft::{EntryPayload, Index, Term};
 
 use crate::error::OpenError;
-use crate::fs::Fs;
+use crate::fs::{FileRef, Fs};
 use crate::hard_state::{HARD_STATE_FILE, HardStateFile};
 use crate::index::{LogIndex, SegmentIndex};
 use crate::record::{self, Framed, Kind, Record};
 use crate::segment::{SEGMENT_HEADER_LEN, TMP_SUFFIX, check_header, parse_segment_name};
 use crate::snapshot::{SNAPSHOT_DIR, SnapshotFile, open_snapshot, parse_snapshot_name};
 use crate::wal::{Active, Wal, WalOptions};
+
+/// Segments at least this large are read ahead on a helper thread (for
+/// smaller ones a thread costs more than it saves).
+const PIPELINE_SEGMENT_BYTES_MIN: u64 = 1 << 20;
 
 /// What replaying the segments learned beyond the index itself.
 #[derive(Default)]
@@ -23,15 +27,10 @@ struct Replay {
 
 pub(crate) fn open(fs: Arc<dyn Fs>, dir: &Path, opts: WalOptions) -> Result<Wal, OpenError> {
     let snap_dir = dir.join(SNAPSHOT_DIR);
-    for d in [dir, &snap_dir] {
-        fs.create_dir_all(d).map_err(|e| OpenError::io(d, e))?;
-        remove_tmp_files(&*fs, d)?;
-    }
+    create_dirs(&*fs, dir, &snap_dir)?;
     let names = fs.list(dir).map_err(|e| OpenError::io(dir, e))?;
-    let mut segments: Vec<(Index, PathBuf)> = names
-        .iter()
-        .filter_map(|n| Some((parse_segment_name(n)?, dir.join(n))))
-        .collect();
+    let mut segments: Vec<(Index, PathBuf)> =
+        names.iter().filter_map(|n| Some((parse_segment_name(n)?, dir.join(n)))).collect();
     segments.sort();
     let snapshot = load_snapshot(&*fs, &snap_dir)?;
     let hard_state = open_hard_state(&*fs, dir, segments.is_empty() && snapshot.is_none())?;
@@ -43,21 +42,25 @@ pub(crate) fn open(fs: Arc<dyn Fs>, dir: &Path, opts: WalOptions) -> Result<Wal,
         index.snapshot_file = Some(snap);
     }
     let segments = remove_covered(&*fs, dir, segments, index.snapshot.index)?;
-    let replay = replay(&*fs, &segments, &mut index)?;
+    let replay = replay(&*fs, &segments, &mut index, opts.segment_bytes_max)?;
     reconcile_snapshot(&*fs, dir, &mut index, &replay)?;
-    let active = index.segments.back().map(|s| Active {
-        file: s.file.clone(),
-        path: s.path.clone(),
-        len: s.end,
-    });
-    Ok(Wal::from_parts(
-        fs,
-        dir.to_path_buf(),
-        opts,
-        index,
-        active,
-        hard_state,
-    ))
+    let active = index.segments.back().map(|s| Active { file: s.file.clone(), path: s.path.clone(), len: s.end });
+    Ok(Wal::from_parts(fs, dir.to_path_buf(), opts, index, active, hard_state))
+}
+
+/// Creates the directories if missing and makes their entries durable (a
+/// file synced into a directory whose own entry was lost is lost with it);
+/// removes leftover temporary files.
+fn create_dirs(fs: &dyn Fs, dir: &Path, snap_dir: &Path) -> Result<(), OpenError> {
+    fs.create_dir_all(snap_dir).map_err(|e| OpenError::io(snap_dir, e))?;
+    let parent = crate::fs::parent_of(dir);
+    for d in [&parent, dir] {
+        fs.sync_dir(d).map_err(|e| OpenError::io(d, e))?;
+    }
+    for d in [dir, snap_dir] {
+        remove_tmp_files(fs, d)?;
+    }
+    Ok(())
 }
 
 fn remove_tmp_files(fs: &dyn Fs, dir: &Path) -> Result<(), OpenError> {
@@ -76,11 +79,7 @@ fn open_hard_state(fs: &dyn Fs, dir: &Path, fresh: bool) -> Result<HardStateFile
     } else if fresh {
         HardStateFile::create(fs, dir)
     } else {
-        Err(OpenError::corrupt(
-            path,
-            0,
-            "hard-state file missing beside an existing log",
-        ))
+        Err(OpenError::corrupt(path, 0, "hard-state file missing beside an existing log"))
     }
 }
 
@@ -88,21 +87,15 @@ fn open_hard_state(fs: &dyn Fs, dir: &Path, fresh: bool) -> Result<HardStateFile
 /// installing a snapshot and cleaning up).
 fn load_snapshot(fs: &dyn Fs, dir: &Path) -> Result<Option<SnapshotFile>, OpenError> {
     let names = fs.list(dir).map_err(|e| OpenError::io(dir, e))?;
-    let mut snaps: Vec<((Index, Term), PathBuf)> = names
-        .iter()
-        .filter_map(|n| Some((parse_snapshot_name(n)?, dir.join(n))))
-        .collect();
+    let mut snaps: Vec<((Index, Term), PathBuf)> =
+        names.iter().filter_map(|n| Some((parse_snapshot_name(n)?, dir.join(n)))).collect();
     snaps.sort();
     let Some(((index, term), path)) = snaps.pop() else {
         return Ok(None);
     };
     let snap = open_snapshot(fs, &path)?;
     if (snap.meta().index, snap.meta().term) != (index, term) {
-        return Err(OpenError::corrupt(
-            &path,
-            0,
-            "snapshot metadata does not match the file name",
-        ));
+        return Err(OpenError::corrupt(&path, 0, "snapshot metadata does not match the file name"));
     }
     for (_, old) in &snaps {
         fs.remove(old).map_err(|e| OpenError::io(old, e))?;
@@ -119,11 +112,7 @@ fn remove_covered(
     segments: Vec<(Index, PathBuf)>,
     snapshot: Index,
 ) -> Result<Vec<(Index, PathBuf)>, OpenError> {
-    let covered = segments
-        .iter()
-        .filter(|(first, _)| *first <= snapshot)
-        .count()
-        .saturating_sub(1);
+    let covered = segments.iter().filter(|(first, _)| *first <= snapshot).count().saturating_sub(1);
     for (_, path) in &segments[..covered] {
         fs.remove(path).map_err(|e| OpenError::io(path, e))?;
     }
@@ -137,79 +126,120 @@ fn replay(
     fs: &dyn Fs,
     segments: &[(Index, PathBuf)],
     index: &mut LogIndex,
+    segment_bytes_max: u64,
+) -> Result<Replay, OpenError> {
+    let reads = segments.iter().map(|(_, path)| read_segment(fs, path));
+    if segments.len() < 2 || segment_bytes_max < PIPELINE_SEGMENT_BYTES_MIN {
+        return replay_from(segments, reads, index);
+    }
+    // A helper thread reads the next segment while this one verifies the
+    // current: recovery costs about one read of the log, not read + verify.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            for read in reads {
+                if tx.send(read).is_err() {
+                    break;
+                }
+            }
+        });
+        replay_from(segments, rx.into_iter(), index)
+    })
+}
+
+fn replay_from(
+    segments: &[(Index, PathBuf)],
+    reads: impl Iterator<Item = Result<(FileRef, Vec<u8>), OpenError>>,
+    index: &mut LogIndex,
 ) -> Result<Replay, OpenError> {
     let mut out = Replay::default();
     let mut expected = None;
-    for (i, (first, path)) in segments.iter().enumerate() {
-        match expected {
-            None if *first > index.snapshot.index + 1 => {
-                let what = format!(
-                    "log starts at {first} but the snapshot ends at {}",
-                    index.snapshot.index
-                );
-                return Err(OpenError::corrupt(path, 0, what));
-            }
-            Some(next) if *first != next => {
-                let what = format!("missing segment: expected the log to continue at index {next}");
-                return Err(OpenError::corrupt(path, 0, what));
-            }
-            _ => {}
-        }
+    for (i, ((first, path), read)) in segments.iter().zip(reads).enumerate() {
+        check_continues(path, *first, expected, index.snapshot.index)?;
+        let (file, buf) = read?;
         let last = i + 1 == segments.len();
-        let next = replay_segment(fs, path, *first, last, index, &mut out)?;
-        expected = Some(next);
+        expected = Some(replay_segment(path, file, &buf, *first, last, index, &mut out)?);
     }
     Ok(out)
 }
 
-/// Reads, verifies and indexes one segment; returns the index after its last
-/// entry.
+/// A segment must start where the previous one ended; the first one at or
+/// before the entry after the snapshot.
+fn check_continues(path: &Path, first: Index, expected: Option<Index>, snapshot: Index) -> Result<(), OpenError> {
+    match expected {
+        None if first > snapshot + 1 => {
+            let what = format!("log starts at {first} but the snapshot ends at {snapshot}");
+            Err(OpenError::corrupt(path, 0, what))
+        }
+        Some(next) if first != next => {
+            let what = format!("missing segment: expected the log to continue at index {next}");
+            Err(OpenError::corrupt(path, 0, what))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn read_segment(fs: &dyn Fs, path: &Path) -> Result<(FileRef, Vec<u8>), OpenError> {
+    let io = |e| OpenError::io(path, e);
+    let file = fs.open(path).map_err(io)?;
+    let mut buf = vec![0; file.len().map_err(io)? as usize];
+    file.read_exact_at(&mut buf, 0).map_err(io)?;
+    Ok((file, buf))
+}
+
+/// Verifies and indexes one segment; returns the index after its last entry.
 fn replay_segment(
-    fs: &dyn Fs,
     path: &Path,
+    file: FileRef,
+    buf: &[u8],
     first: Index,
     last_segment: bool,
     index: &mut LogIndex,
     out: &mut Replay,
 ) -> Result<Index, OpenError> {
-    let file = fs.open(path).map_err(|e| OpenError::io(path, e))?;
-    let len = file.len().map_err(|e| OpenError::io(path, e))?;
-    let mut buf = vec![0; len as usize];
-    file.read_exact_at(&mut buf, 0)
-        .map_err(|e| OpenError::io(path, e))?;
-    check_header(&buf, first).map_err(|what| OpenError::corrupt(path, 0, what))?;
-    let seg = SegmentIndex {
-        first,
-        path: path.to_path_buf(),
-        file,
-        offsets: Vec::new(),
-        end: SEGMENT_HEADER_LEN as u64,
-    };
+    check_header(buf, first).map_err(|what| OpenError::corrupt(path, 0, what))?;
+    let end = SEGMENT_HEADER_LEN as u64;
+    let seg = SegmentIndex { first, path: path.to_path_buf(), file, offsets: Vec::new(), end };
     index.segments.push_back(seg);
+    let (next, damage) = scan_records(buf, first, index, out).map_err(|(at, w)| OpenError::corrupt(path, at, w))?;
+    match damage {
+        None => Ok(next),
+        Some((at, what)) if last_segment && !any_record_after(buf, at as usize + 1) => {
+            cut_torn_tail(path, index, at, &what)?;
+            Ok(next)
+        }
+        Some((at, what)) => Err(OpenError::corrupt(path, at, what)),
+    }
+}
+
+/// A byte offset in a segment and what is wrong there.
+type Damage = (u64, String);
+
+/// Indexes the records of a segment's bytes until the end or the first
+/// damaged record. Returns the next index and where the damage is, if any;
+/// fails on a record that checks but cannot be indexed.
+fn scan_records(
+    buf: &[u8],
+    first: Index,
+    index: &mut LogIndex,
+    out: &mut Replay,
+) -> Result<(Index, Option<Damage>), Damage> {
     let mut at = SEGMENT_HEADER_LEN;
     let mut next = first;
     while at < buf.len() {
-        let framed = record::frame(&buf[at..])
-            .map_err(|e| e.to_string())
-            .and_then(|f| entry_of(f, next));
-        match framed {
-            Ok((f, term)) => {
-                if next == index.snapshot.index {
-                    out.term_at_snapshot = Some(term);
-                }
-                index_record(index, f, next, term, at as u32)
-                    .map_err(|w| OpenError::corrupt(path, at as u64, w))?;
-                at += f.len;
-                next += 1;
-            }
-            Err(what) if last_segment && !any_record_after(&buf, at + 1) => {
-                cut_torn_tail(path, index, at as u64, &what)?;
-                break;
-            }
-            Err(what) => return Err(OpenError::corrupt(path, at as u64, what)),
+        let framed = record::frame(&buf[at..]).map_err(|e| e.to_string()).and_then(|f| entry_of(f, next));
+        let (f, term) = match framed {
+            Ok(ok) => ok,
+            Err(what) => return Ok((next, Some((at as u64, what)))),
+        };
+        if next == index.snapshot.index {
+            out.term_at_snapshot = Some(term);
         }
+        index_record(index, f, next, term, at as u32).map_err(|w| (at as u64, w))?;
+        at += f.len;
+        next += 1;
     }
-    Ok(next)
+    Ok((next, None))
 }
 
 /// Checks that a framed record is the entry `expected`; returns its term.
@@ -224,13 +254,7 @@ fn entry_of(f: Framed<'_>, expected: Index) -> Result<(Framed<'_>, Term), String
     Ok((f, term))
 }
 
-fn index_record(
-    index: &mut LogIndex,
-    f: Framed<'_>,
-    idx: Index,
-    term: Term,
-    at: u32,
-) -> Result<(), String> {
+fn index_record(index: &mut LogIndex, f: Framed<'_>, idx: Index, term: Term, at: u32) -> Result<(), String> {
     if f.kind == Kind::EntryMembership {
         match f.decode() {
             Ok(Record::Entry(e)) => {
@@ -267,29 +291,16 @@ fn cut_torn_tail(path: &Path, index: &mut LogIndex, at: u64, what: &str) -> Resu
 /// starts right after it: written after the snapshot was installed), else
 /// drop the whole log (a crash came between making the snapshot durable and
 /// cleaning the log up).
-fn reconcile_snapshot(
-    fs: &dyn Fs,
-    dir: &Path,
-    index: &mut LogIndex,
-    replay: &Replay,
-) -> Result<(), OpenError> {
+fn reconcile_snapshot(fs: &dyn Fs, dir: &Path, index: &mut LogIndex, replay: &Replay) -> Result<(), OpenError> {
     let snap = index.snapshot.clone();
     if snap.index == 0 {
         return Ok(());
     }
-    let starts_after = index
-        .segments
-        .front()
-        .is_some_and(|s| s.first == snap.index + 1);
+    let starts_after = index.segments.front().is_some_and(|s| s.first == snap.index + 1);
     let keep = starts_after || replay.term_at_snapshot == Some(snap.term);
-    let removal = if keep {
-        index.drop_prefix(snap.index)
-    } else {
-        index.clear_log()
-    };
+    let removal = if keep { index.drop_prefix(snap.index) } else { index.clear_log() };
     for seg in &removal.segments {
-        fs.remove(&seg.path)
-            .map_err(|e| OpenError::io(&seg.path, e))?;
+        fs.remove(&seg.path).map_err(|e| OpenError::io(&seg.path, e))?;
         fs.sync_dir(dir).map_err(|e| OpenError::io(dir, e))?;
     }
     Ok(())

@@ -69,11 +69,7 @@ pub fn check_header(bytes: &[u8], first: Index) -> Result<(), String> {
 /// Creates the segment starting at `first` so that its name appears only with
 /// a complete, durable header: write to a temporary name, `fdatasync`, rename,
 /// `fsync` the directory. Returns the open file and its path.
-pub fn create_segment(
-    fs: &dyn Fs,
-    dir: &Path,
-    first: Index,
-) -> Result<(FileRef, PathBuf), (PathBuf, io::Error)> {
+pub fn create_segment(fs: &dyn Fs, dir: &Path, first: Index) -> Result<(FileRef, PathBuf), (PathBuf, io::Error)> {
     let path = dir.join(segment_name(first));
     let tmp = dir.join(format!("{}{TMP_SUFFIX}", segment_name(first)));
     let with = |p: &Path| {
@@ -81,8 +77,7 @@ pub fn create_segment(
         move |e| (p, e)
     };
     let file = fs.create(&tmp).map_err(with(&tmp))?;
-    file.write_all_at(&encode_header(first), 0)
-        .map_err(with(&tmp))?;
+    file.write_all_at(&encode_header(first), 0).map_err(with(&tmp))?;
     file.sync_data().map_err(with(&tmp))?;
     fs.rename(&tmp, &path).map_err(with(&path))?;
     fs.sync_dir(dir).map_err(with(dir))?;

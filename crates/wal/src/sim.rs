@@ -74,10 +74,7 @@ impl SimState {
     }
 
     fn id(&self, path: &Path) -> io::Result<usize> {
-        self.live
-            .get(path)
-            .copied()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, path.display().to_string()))
+        self.live.get(path).copied().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, path.display().to_string()))
     }
 }
 
@@ -130,14 +127,8 @@ impl SimFs {
     /// data, plus part of the last unsynced write.
     pub fn crash_image(&self) -> SimFs {
         let s = self.lock();
-        let mut files: Vec<SimFile> = s
-            .files
-            .iter()
-            .map(|f| SimFile {
-                live: f.durable.clone(),
-                durable: f.durable.clone(),
-            })
-            .collect();
+        let mut files: Vec<SimFile> =
+            s.files.iter().map(|f| SimFile { live: f.durable.clone(), durable: f.durable.clone() }).collect();
         if let Some(w) = &s.last_write {
             let seed = splitmix(s.torn_seed ^ s.ops);
             let keep = (seed % (w.data.len() as u64 + 1)) as usize;
@@ -149,15 +140,8 @@ impl SimFs {
             write_into(&mut f.durable, w.offset, &torn);
             f.live = f.durable.clone();
         }
-        let state = SimState {
-            files,
-            live: s.durable.clone(),
-            durable: s.durable.clone(),
-            ..SimState::default()
-        };
-        SimFs {
-            state: Arc::new(Mutex::new(state)),
-        }
+        let state = SimState { files, live: s.durable.clone(), durable: s.durable.clone(), ..SimState::default() };
+        SimFs { state: Arc::new(Mutex::new(state)) }
     }
 
     /// The live contents of `path`, for tests that corrupt files on purpose.
@@ -170,10 +154,7 @@ impl SimFs {
     pub fn write_file(&self, path: &Path, data: Vec<u8>) -> io::Result<()> {
         let mut s = self.lock();
         let id = s.id(path)?;
-        s.files[id] = SimFile {
-            live: data.clone(),
-            durable: data,
-        };
+        s.files[id] = SimFile { live: data.clone(), durable: data };
         Ok(())
     }
 }
@@ -200,9 +181,7 @@ impl File for SimHandle {
         if buf.is_empty() {
             return Ok(());
         }
-        let src = data
-            .get(start..start + buf.len())
-            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        let src = data.get(start..start + buf.len()).ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
         buf.copy_from_slice(src);
         Ok(())
     }
@@ -211,11 +190,7 @@ impl File for SimHandle {
         let mut s = self.fs.lock();
         let tick = s.tick();
         // A crash during a write leaves that write as the one that may be torn.
-        s.last_write = Some(LastWrite {
-            file: self.id,
-            offset,
-            data: buf.to_vec(),
-        });
+        s.last_write = Some(LastWrite { file: self.id, offset, data: buf.to_vec() });
         tick?;
         write_into(&mut s.files[self.id].live, offset, buf);
         Ok(())
@@ -271,18 +246,12 @@ impl Fs for SimFs {
         s.files.push(SimFile::default());
         let id = s.files.len() - 1;
         s.live.insert(path.to_path_buf(), id);
-        Ok(Arc::new(SimHandle {
-            fs: self.clone(),
-            id,
-        }))
+        Ok(Arc::new(SimHandle { fs: self.clone(), id }))
     }
 
     fn open(&self, path: &Path) -> io::Result<FileRef> {
         let id = self.lock().id(path)?;
-        Ok(Arc::new(SimHandle {
-            fs: self.clone(),
-            id,
-        }))
+        Ok(Arc::new(SimHandle { fs: self.clone(), id }))
     }
 
     fn exists(&self, path: &Path) -> io::Result<bool> {

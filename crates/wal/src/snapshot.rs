@@ -76,18 +76,15 @@ impl SnapshotFile {
         let end = start.saturating_add(max_len).min(self.data_len);
         let mut buf = vec![0; (end - start) as usize];
         if let Err(e) = self.file.read_exact_at(&mut buf, self.data_offset + start) {
-            panic!(
-                "fatal: reading {} at offset {}: {e}",
-                self.path.display(),
-                self.data_offset + start
-            );
+            panic!("fatal: reading {} at offset {}: {e}", self.path.display(), self.data_offset + start);
         }
         (Bytes::from(buf), end == self.data_len)
     }
 }
 
 /// Streams one snapshot into a temporary file; [`SnapshotWriter::finish`]
-/// makes it durable and visible.
+/// makes it durable and visible. A writer dropped unfinished leaves its
+/// temporary file behind until the next open removes it.
 #[derive(Debug)]
 pub struct SnapshotWriter {
     meta: SnapshotMeta,
@@ -102,41 +99,34 @@ pub struct SnapshotWriter {
 
 impl SnapshotWriter {
     /// Starts the snapshot `meta` in `dir` (the snapshot directory).
-    pub fn create(
-        fs: std::sync::Arc<dyn Fs>,
-        dir: &Path,
-        meta: SnapshotMeta,
-    ) -> Result<Self, WalError> {
+    pub fn create(fs: std::sync::Arc<dyn Fs>, dir: &Path, meta: SnapshotMeta) -> Result<Self, WalError> {
         let name = snapshot_name(meta.index, meta.term);
         let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
-        let file = fs
-            .create(&tmp)
-            .map_err(|e| WalError::io("create", &tmp, e))?;
+        let file = fs.create(&tmp).map_err(|e| WalError::io("create", &tmp, e))?;
         let mut head = vec![0u8; HEADER_LEN as usize];
         head[..6].copy_from_slice(&MAGIC);
         head[6] = FORMAT_VERSION;
         record::encode(&Record::SnapshotMeta(meta.clone()), &mut head);
-        file.write_all_at(&head, 0)
-            .map_err(|e| WalError::io("write", &tmp, e))?;
+        file.write_all_at(&head, 0).map_err(|e| WalError::io("write", &tmp, e))?;
         let data_offset = head.len() as u64;
-        Ok(SnapshotWriter {
-            meta,
-            dir: dir.to_path_buf(),
-            tmp,
-            file,
-            data_offset,
-            data_len: 0,
-            crc: 0,
-            fs,
-        })
+        Ok(SnapshotWriter { meta, dir: dir.to_path_buf(), tmp, file, data_offset, data_len: 0, crc: 0, fs })
+    }
+
+    /// How many data bytes have been written: the offset the next chunk of a
+    /// snapshot being received must carry.
+    pub fn written(&self) -> u64 {
+        self.data_len
+    }
+
+    /// What the snapshot covers.
+    pub fn meta(&self) -> &SnapshotMeta {
+        &self.meta
     }
 
     /// Appends the next chunk of data.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), WalError> {
         let at = self.data_offset + self.data_len;
-        self.file
-            .write_all_at(chunk, at)
-            .map_err(|e| WalError::io("write", &self.tmp, e))?;
+        self.file.write_all_at(chunk, at).map_err(|e| WalError::io("write", &self.tmp, e))?;
         self.crc = crc32c::crc32c_append(self.crc, chunk);
         self.data_len += chunk.len() as u64;
         Ok(())
@@ -153,33 +143,13 @@ impl SnapshotWriter {
             let p = self.tmp.clone();
             move |e| WalError::io(op, p, e)
         };
-        self.file
-            .write_all_at(&trailer, self.data_offset + self.data_len)
-            .map_err(io("write"))?;
+        self.file.write_all_at(&trailer, self.data_offset + self.data_len).map_err(io("write"))?;
         self.file.sync_data().map_err(io("fdatasync"))?;
-        let path = self
-            .dir
-            .join(snapshot_name(self.meta.index, self.meta.term));
-        self.fs
-            .rename(&self.tmp, &path)
-            .map_err(|e| WalError::io("rename", &path, e))?;
-        self.fs
-            .sync_dir(&self.dir)
-            .map_err(|e| WalError::io("fsync dir", &self.dir, e))?;
-        let SnapshotWriter {
-            meta,
-            file,
-            data_offset,
-            data_len,
-            ..
-        } = self;
-        Ok(SnapshotFile {
-            meta,
-            path,
-            file,
-            data_offset,
-            data_len,
-        })
+        let path = self.dir.join(snapshot_name(self.meta.index, self.meta.term));
+        self.fs.rename(&self.tmp, &path).map_err(|e| WalError::io("rename", &path, e))?;
+        self.fs.sync_dir(&self.dir).map_err(|e| WalError::io("fsync dir", &self.dir, e))?;
+        let SnapshotWriter { meta, file, data_offset, data_len, .. } = self;
+        Ok(SnapshotFile { meta, path, file, data_offset, data_len })
     }
 }
 
@@ -200,10 +170,7 @@ pub fn open_snapshot(fs: &dyn Fs, path: &Path) -> Result<SnapshotFile, OpenError
     let rec_len = u32::from_le_bytes([head[16], head[17], head[18], head[19]]) as u64;
     let data_offset = HEADER_LEN + record::RECORD_HEADER_LEN as u64 + rec_len;
     if data_offset + TRAILER_LEN > len {
-        return Err(corrupt(
-            HEADER_LEN,
-            "snapshot metadata record out of bounds",
-        ));
+        return Err(corrupt(HEADER_LEN, "snapshot metadata record out of bounds"));
     }
     let mut rec = vec![0; (data_offset - HEADER_LEN) as usize];
     file.read_exact_at(&mut rec, HEADER_LEN).map_err(io)?;
@@ -212,34 +179,18 @@ pub fn open_snapshot(fs: &dyn Fs, path: &Path) -> Result<SnapshotFile, OpenError
     };
     let data_len = len - TRAILER_LEN - data_offset;
     verify_data(&*file, path, data_offset, data_len)?;
-    Ok(SnapshotFile {
-        meta,
-        path: path.to_path_buf(),
-        file,
-        data_offset,
-        data_len,
-    })
+    Ok(SnapshotFile { meta, path: path.to_path_buf(), file, data_offset, data_len })
 }
 
-fn verify_data(
-    file: &dyn crate::fs::File,
-    path: &Path,
-    offset: u64,
-    len: u64,
-) -> Result<(), OpenError> {
+fn verify_data(file: &dyn crate::fs::File, path: &Path, offset: u64, len: u64) -> Result<(), OpenError> {
     let io = |e| OpenError::io(path, e);
     let mut trailer = [0u8; TRAILER_LEN as usize];
     file.read_exact_at(&mut trailer, offset + len).map_err(io)?;
     let stored_len = u64::from_le_bytes([
-        trailer[0], trailer[1], trailer[2], trailer[3], trailer[4], trailer[5], trailer[6],
-        trailer[7],
+        trailer[0], trailer[1], trailer[2], trailer[3], trailer[4], trailer[5], trailer[6], trailer[7],
     ]);
     if trailer[12..] != TRAILER_MAGIC || stored_len != len {
-        return Err(OpenError::corrupt(
-            path,
-            offset + len,
-            "bad snapshot trailer",
-        ));
+        return Err(OpenError::corrupt(path, offset + len, "bad snapshot trailer"));
     }
     let mut crc = 0;
     let mut buf = vec![0; VERIFY_CHUNK_BYTES];
@@ -251,11 +202,7 @@ fn verify_data(
         at += n as u64;
     }
     if crc.to_le_bytes() != trailer[8..12] {
-        return Err(OpenError::corrupt(
-            path,
-            offset,
-            "snapshot data checksum mismatch",
-        ));
+        return Err(OpenError::corrupt(path, offset, "snapshot data checksum mismatch"));
     }
     Ok(())
 }

@@ -53,11 +53,7 @@ impl Storage for WalStorage {
         // Installing a snapshot commits what it covers, whether or not a hard
         // state saying so reached the disk before a crash.
         hard_state.commit = hard_state.commit.max(idx.snapshot.index);
-        InitialState {
-            hard_state,
-            snapshot: idx.snapshot.clone(),
-            log_memberships: idx.memberships.clone(),
-        }
+        InitialState { hard_state, snapshot: idx.snapshot.clone(), log_memberships: idx.memberships.clone() }
     }
 
     fn entries(&self, lo: Index, hi: Index, max_bytes: u64) -> Result<Vec<Entry>, StorageError> {

@@ -30,10 +30,7 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions {
-            segment_bytes_max: 64 << 20,
-            cache_bytes_max: 16 << 20,
-        }
+        WalOptions { segment_bytes_max: 64 << 20, cache_bytes_max: 16 << 20 }
     }
 }
 
@@ -161,17 +158,11 @@ impl Wal {
             self.truncate_from(e.index)?;
         }
         if e.index != self.last.0 + 1 {
-            return Err(WalError::Hole {
-                last: self.last.0,
-                got: e.index,
-            });
+            return Err(WalError::Hole { last: self.last.0, got: e.index });
         }
         let len = record::entry_len(e);
         if len - RECORD_HEADER_LEN > RECORD_LEN_MAX as usize {
-            return Err(WalError::TooLarge {
-                index: e.index,
-                len,
-            });
+            return Err(WalError::TooLarge { index: e.index, len });
         }
         let active = self.make_room(len)?;
         let offset = (active + self.buf.len() as u64) as u32;
@@ -194,8 +185,8 @@ impl Wal {
         // Seal the old segment first: only the last segment may end torn.
         self.sync()?;
         let first = self.last.0 + 1;
-        let (file, path) = create_segment(&*self.fs, &self.dir, first)
-            .map_err(|(p, e)| WalError::io("create segment", p, e))?;
+        let (file, path) =
+            create_segment(&*self.fs, &self.dir, first).map_err(|(p, e)| WalError::io("create segment", p, e))?;
         let seg = SegmentIndex {
             first,
             path: path.clone(),
@@ -204,24 +195,29 @@ impl Wal {
             end: SEGMENT_HEADER_LEN as u64,
         };
         wr(&self.index).segments.push_back(seg);
-        self.active = Some(Active {
-            file,
-            path,
-            len: SEGMENT_HEADER_LEN as u64,
-        });
+        self.active = Some(Active { file, path, len: SEGMENT_HEADER_LEN as u64 });
         Ok(SEGMENT_HEADER_LEN as u64)
     }
 
-    /// Buffers a new hard state (written, after the log, by the next sync).
+    /// Buffers a new hard state, written after the log by the next sync.
+    ///
+    /// A change of term or vote is durable when that sync returns. A change
+    /// that only raises `commit` is not forced to disk by a sync that also
+    /// wrote log records: it is written with the next term or vote change or
+    /// the next sync without records (the [`crate::WalWriter`] issues one when
+    /// it shuts down). After a crash the commit index may therefore be lower
+    /// than the last one set — never higher than the durable log, and Raft
+    /// does not need it for safety.
     pub fn set_hard_state(&mut self, hs: HardState) -> Result<(), WalError> {
         self.check()?;
         self.pending_hard_state = Some(hs);
         Ok(())
     }
 
-    /// Writes everything buffered with one `write` and one `fdatasync` (and
-    /// the hard state, if it changed, with one more of each). Returns the
-    /// last durable `(index, term)`.
+    /// Writes everything buffered with one `write` and one `fdatasync`, then
+    /// the hard state if its term or vote changed (one more of each; a change
+    /// of `commit` alone is written lazily, see [`Wal::set_hard_state`]).
+    /// Returns the last durable `(index, term)`.
     pub fn sync(&mut self) -> Result<(Index, Term), WalError> {
         self.check()?;
         let r = self.sync_inner();
@@ -229,7 +225,8 @@ impl Wal {
     }
 
     fn sync_inner(&mut self) -> Result<(Index, Term), WalError> {
-        if !self.buf.is_empty() {
+        let wrote_log = !self.buf.is_empty();
+        if wrote_log {
             let Some(a) = &mut self.active else {
                 unreachable!("buffered records without an active segment");
             };
@@ -242,9 +239,7 @@ impl Wal {
             a.file.sync_data().map_err(io("fdatasync"))?;
             self.buf.clear();
         }
-        if let Some(hs) = self.pending_hard_state.take() {
-            self.hard_state.write(hs)?;
-        }
+        self.write_hard_state(wrote_log)?;
         let mut index = wr(&self.index);
         for (e, offset) in self.pending.drain(..) {
             let len = record::entry_len(&e);
@@ -252,6 +247,26 @@ impl Wal {
         }
         index.hard_state = self.hard_state.current();
         Ok(self.last)
+    }
+
+    /// Writes the pending hard state, unless it only raises `commit` and this
+    /// sync wrote log records: `commit` is not needed for safety (Figure 2
+    /// calls it volatile; a restarted node relearns it), so a commit-only
+    /// change waits for the next sync that writes the hard-state file anyway
+    /// (a term or vote change, or a sync with no records) instead of costing
+    /// every batch a second `fdatasync`.
+    fn write_hard_state(&mut self, wrote_log: bool) -> Result<(), WalError> {
+        let Some(hs) = self.pending_hard_state else {
+            return Ok(());
+        };
+        let cur = self.hard_state.current();
+        let commit_only = (hs.term, hs.vote) == (cur.term, cur.vote) && hs.commit >= cur.commit;
+        if commit_only && wrote_log {
+            return Ok(());
+        }
+        self.hard_state.write(hs)?;
+        self.pending_hard_state = None;
+        Ok(())
     }
 
     /// Removes every entry at or after `index`, durably.
@@ -276,9 +291,7 @@ impl Wal {
     /// is made durable before the next, so a crash leaves a contiguous log.
     fn carry_out(&self, removal: &Removal, each_durable: bool) -> Result<(), WalError> {
         for seg in &removal.segments {
-            self.fs
-                .remove(&seg.path)
-                .map_err(|e| WalError::io("remove", &seg.path, e))?;
+            self.fs.remove(&seg.path).map_err(|e| WalError::io("remove", &seg.path, e))?;
             if each_durable {
                 self.sync_dir()?;
             }
@@ -290,18 +303,13 @@ impl Wal {
     }
 
     fn sync_dir(&self) -> Result<(), WalError> {
-        self.fs
-            .sync_dir(&self.dir)
-            .map_err(|e| WalError::io("fsync dir", &self.dir, e))
+        self.fs.sync_dir(&self.dir).map_err(|e| WalError::io("fsync dir", &self.dir, e))
     }
 
     /// Points the active segment at the index's last segment, if any.
     fn reset_active(&mut self) {
-        self.active = rd(&self.index).segments.back().map(|s| Active {
-            file: s.file.clone(),
-            path: s.path.clone(),
-            len: s.end,
-        });
+        self.active =
+            rd(&self.index).segments.back().map(|s| Active { file: s.file.clone(), path: s.path.clone(), len: s.end });
     }
 
     /// Makes the finished snapshot `snap` the current one: the log it covers
@@ -313,9 +321,7 @@ impl Wal {
     pub fn install_snapshot(&mut self, snap: SnapshotFile) -> Result<(), WalError> {
         self.check()?;
         let has_snapshot = rd(&self.index).snapshot_file.is_some();
-        if snap.meta().index < self.snapshot_index
-            || (snap.meta().index == self.snapshot_index && has_snapshot)
-        {
+        if snap.meta().index < self.snapshot_index || (snap.meta().index == self.snapshot_index && has_snapshot) {
             return Ok(());
         }
         let r = self.install_inner(snap);
@@ -324,40 +330,32 @@ impl Wal {
 
     fn install_inner(&mut self, snap: SnapshotFile) -> Result<(), WalError> {
         self.sync_inner()?;
-        let (index, path) = (snap.meta().index, snap.path().to_path_buf());
+        let index = snap.meta().index;
         let keep = rd(&self.index).term(index) == Some(snap.meta().term);
         let removal = wr(&self.index).install(snap);
         // Dropping a whole log must leave a prefix at every step (recovery
         // then sees it does not reach the snapshot); a prefix of segments
         // may go in any order.
         self.carry_out(&removal, !keep)?;
-        self.remove_old_snapshots(&path)?;
+        self.remove_old_snapshots(index)?;
         self.snapshot_index = index;
         self.reset_active();
         self.last = rd(&self.index).last();
         Ok(())
     }
 
-    fn remove_old_snapshots(&self, current: &Path) -> Result<(), WalError> {
+    /// Removes snapshot files below `index`. Newer ones stay: another thread
+    /// may just have finished one that is about to be installed.
+    fn remove_old_snapshots(&self, index: Index) -> Result<(), WalError> {
         let dir = self.snapshot_dir();
-        let names = self
-            .fs
-            .list(&dir)
-            .map_err(|e| WalError::io("list", &dir, e))?;
-        let mut removed = false;
-        for name in names.iter().filter(|n| parse_snapshot_name(n).is_some()) {
+        let names = self.fs.list(&dir).map_err(|e| WalError::io("list", &dir, e))?;
+        let old: Vec<_> = names.iter().filter(|n| parse_snapshot_name(n).is_some_and(|(i, _)| i < index)).collect();
+        for name in &old {
             let path = dir.join(name);
-            if path != current {
-                self.fs
-                    .remove(&path)
-                    .map_err(|e| WalError::io("remove", &path, e))?;
-                removed = true;
-            }
+            self.fs.remove(&path).map_err(|e| WalError::io("remove", &path, e))?;
         }
-        if removed {
-            self.fs
-                .sync_dir(&dir)
-                .map_err(|e| WalError::io("fsync dir", &dir, e))?;
+        if !old.is_empty() {
+            self.fs.sync_dir(&dir).map_err(|e| WalError::io("fsync dir", &dir, e))?;
         }
         Ok(())
     }

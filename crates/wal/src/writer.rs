@@ -64,10 +64,7 @@ pub struct WriterOptions {
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        WriterOptions {
-            queue_ops_max: 4096,
-            batch_bytes_max: 16 << 20,
-        }
+        WriterOptions { queue_ops_max: 4096, batch_bytes_max: 16 << 20 }
     }
 }
 
@@ -114,27 +111,17 @@ pub struct WalWriter {
 
 impl std::fmt::Debug for WalWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WalWriter")
-            .field("opts", &self.opts)
-            .finish_non_exhaustive()
+        f.debug_struct("WalWriter").field("opts", &self.opts).finish_non_exhaustive()
     }
 }
 
 impl WalWriter {
     /// Moves `wal` onto a new writer thread. `on_durable`, if given, is called
     /// on that thread after every durable batch (to wake an async runtime).
-    pub fn start(
-        wal: Wal,
-        opts: WriterOptions,
-        on_durable: Option<OnDurable>,
-    ) -> std::io::Result<WalWriter> {
+    pub fn start(wal: Wal, opts: WriterOptions, on_durable: Option<OnDurable>) -> std::io::Result<WalWriter> {
         let shared = Arc::new(Shared::default());
         let (index, term) = wal.last();
-        lock(&shared.progress).durable = Durable {
-            seq: 0,
-            index,
-            term,
-        };
+        lock(&shared.progress).durable = Durable { seq: 0, index, term };
         let storage = wal.storage();
         let (snapshot_dir, fs) = (wal.snapshot_dir(), wal.fs.clone());
         let s = shared.clone();
@@ -142,25 +129,14 @@ impl WalWriter {
         let thread = std::thread::Builder::new()
             .name("wal-writer".into())
             .spawn(move || run(wal, &s, batch_bytes_max, on_durable))?;
-        Ok(WalWriter {
-            shared,
-            storage,
-            snapshot_dir,
-            fs,
-            opts,
-            thread: Some(thread),
-        })
+        Ok(WalWriter { shared, storage, snapshot_dir, fs, opts, thread: Some(thread) })
     }
 
     /// Queues `op`; returns its sequence number. Blocks while the queue is full.
     pub fn submit(&self, op: Op) -> Result<u64, WalError> {
         let mut q = lock(&self.shared.queue);
         while q.ops.len() >= self.opts.queue_ops_max && !q.closed {
-            q = self
-                .shared
-                .queue_cv
-                .wait(q)
-                .unwrap_or_else(|p| p.into_inner());
+            q = self.shared.queue_cv.wait(q).unwrap_or_else(|p| p.into_inner());
         }
         if q.closed {
             drop(q);
@@ -186,11 +162,7 @@ impl WalWriter {
             if p.stopped {
                 return Err(WalError::Stopped);
             }
-            p = self
-                .shared
-                .progress_cv
-                .wait(p)
-                .unwrap_or_else(|p| p.into_inner());
+            p = self.shared.progress_cv.wait(p).unwrap_or_else(|p| p.into_inner());
         }
     }
 
@@ -201,10 +173,7 @@ impl WalWriter {
     }
 
     fn error(&self) -> WalError {
-        lock(&self.shared.progress)
-            .error
-            .clone()
-            .unwrap_or(WalError::Stopped)
+        lock(&self.shared.progress).error.clone().unwrap_or(WalError::Stopped)
     }
 
     /// A read handle implementing [`raft::Storage`].
@@ -256,22 +225,38 @@ impl Drop for StopGuard<'_> {
 
 fn run(mut wal: Wal, shared: &Shared, batch_bytes_max: u64, on_durable: Option<OnDurable>) {
     let _guard = StopGuard(shared);
+    process(&mut wal, shared, batch_bytes_max, on_durable.as_ref());
+    // A last sync without records writes a lazily held commit index.
+    if lock(&shared.progress).error.is_none()
+        && let Err(e) = wal.sync()
+    {
+        tracing::error!(error = %e, "WAL final sync failed");
+        lock(&shared.progress).error = Some(e);
+    }
+}
+
+fn process(wal: &mut Wal, shared: &Shared, batch_bytes_max: u64, on_durable: Option<&OnDurable>) {
     while let Some(batch) = next_batch(shared, batch_bytes_max) {
         let Some(seq) = batch.last().map(|(s, _)| *s) else {
             continue;
         };
-        match apply(&mut wal, batch) {
+        match apply(wal, batch) {
             Ok((index, term)) => {
                 let durable = Durable { seq, index, term };
                 lock(&shared.progress).durable = durable;
                 shared.progress_cv.notify_all();
-                if let Some(f) = &on_durable {
+                if let Some(f) = on_durable {
                     f(durable);
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "WAL write failed; the writer stops");
+                // Close the queue and publish the error under the queue lock,
+                // so no submission can slip in once the error is visible.
+                let mut q = lock(&shared.queue);
+                q.closed = true;
                 lock(&shared.progress).error = Some(e);
+                drop(q);
                 return;
             }
         }

@@ -10,63 +10,37 @@ use wal::{Op, Wal, WalOptions, WalWriter, WriterOptions};
 #[test]
 fn appends_survive_reopen_and_are_read_back_from_segments() {
     let tmp = tempfile::tempdir().unwrap();
-    let entries: Vec<_> = (1..=200)
-        .map(|i| {
-            if i % 50 == 0 {
-                member(i, i / 10 + 1)
-            } else {
-                cmd(i, i / 10 + 1)
-            }
-        })
-        .collect();
+    let entries: Vec<_> =
+        (1..=200).map(|i| if i % 50 == 0 { member(i, i / 10 + 1) } else { cmd(i, i / 10 + 1) }).collect();
     {
         let mut wal = Wal::open(tmp.path(), small_segments()).unwrap();
         for chunk in entries.chunks(9) {
             wal.append(chunk).unwrap();
             wal.sync().unwrap();
         }
-        wal.set_hard_state(HardState {
-            term: 21,
-            vote: 3,
-            commit: 150,
-        })
-        .unwrap();
+        wal.set_hard_state(HardState { term: 21, vote: 3, commit: 150 }).unwrap();
         wal.sync().unwrap();
         let s = wal.storage();
         assert_eq!(s.entries(1, 201, u64::MAX).unwrap(), entries);
     }
     let wal = Wal::open(tmp.path(), small_segments()).unwrap();
     let s = wal.storage();
-    assert!(
-        std::fs::read_dir(tmp.path()).unwrap().count() > 10,
-        "small segments rotate"
-    );
+    assert!(std::fs::read_dir(tmp.path()).unwrap().count() > 10, "small segments rotate");
     assert_eq!((s.first_index(), s.last_index()), (1, 200));
     assert_eq!(s.entries(1, 201, u64::MAX).unwrap(), entries);
     assert_eq!(s.entries(5, 9, 0).unwrap().len(), 1);
     assert_eq!(s.term(200), Ok(21));
     assert_eq!(s.term(201), Err(StorageError::Unavailable));
     let init = s.initial_state();
-    assert_eq!(
-        init.hard_state,
-        HardState {
-            term: 21,
-            vote: 3,
-            commit: 150
-        }
-    );
-    assert_eq!(
-        init.log_memberships.iter().map(|m| m.0).collect::<Vec<_>>(),
-        vec![50, 100, 150, 200]
-    );
+    assert_eq!(init.hard_state, HardState { term: 21, vote: 3, commit: 150 });
+    assert_eq!(init.log_memberships.iter().map(|m| m.0).collect::<Vec<_>>(), vec![50, 100, 150, 200]);
 }
 
 #[test]
 fn conflict_repair_truncates_across_segments() {
     let tmp = tempfile::tempdir().unwrap();
     let mut wal = Wal::open(tmp.path(), small_segments()).unwrap();
-    wal.append(&(1..=100).map(|i| cmd(i, 1)).collect::<Vec<_>>())
-        .unwrap();
+    wal.append(&(1..=100).map(|i| cmd(i, 1)).collect::<Vec<_>>()).unwrap();
     wal.sync().unwrap();
     wal.append(&[cmd(40, 2), member(41, 2)]).unwrap();
     wal.sync().unwrap();
@@ -74,10 +48,7 @@ fn conflict_repair_truncates_across_segments() {
     let wal = Wal::open(tmp.path(), small_segments()).unwrap();
     let s = wal.storage();
     assert_eq!(s.last_index(), 41);
-    assert_eq!(
-        s.entries(38, 42, u64::MAX).unwrap(),
-        vec![cmd(38, 1), cmd(39, 1), cmd(40, 2), member(41, 2)]
-    );
+    assert_eq!(s.entries(38, 42, u64::MAX).unwrap(), vec![cmd(38, 1), cmd(39, 1), cmd(40, 2), member(41, 2)]);
     assert_eq!(s.initial_state().log_memberships.len(), 1);
 }
 
@@ -85,29 +56,19 @@ fn conflict_repair_truncates_across_segments() {
 fn snapshot_keeps_matching_suffix_and_drops_mismatching_log() {
     let tmp = tempfile::tempdir().unwrap();
     let mut wal = Wal::open(tmp.path(), small_segments()).unwrap();
-    wal.append(&(1..=60).map(|i| cmd(i, 1 + i / 30)).collect::<Vec<_>>())
-        .unwrap();
+    wal.append(&(1..=60).map(|i| cmd(i, 1 + i / 30)).collect::<Vec<_>>()).unwrap();
     wal.sync().unwrap();
     let snap = snapshot(&wal, 45, 2, b"state at 45");
     wal.install_snapshot(snap).unwrap();
     let s = wal.storage();
     assert_eq!((s.first_index(), s.last_index()), (46, 60));
     assert_eq!(s.entries(45, 50, u64::MAX), Err(StorageError::Compacted));
-    assert_eq!(
-        s.snapshot_chunk(6, 100),
-        (bytes::Bytes::from_static(b"at 45"), true)
-    );
+    assert_eq!(s.snapshot_chunk(6, 100), (bytes::Bytes::from_static(b"at 45"), true));
     drop(wal);
     let mut wal = Wal::open(tmp.path(), small_segments()).unwrap();
     let s = wal.storage();
-    assert_eq!(
-        (s.first_index(), s.last_index(), s.term(45)),
-        (46, 60, Ok(2))
-    );
-    assert_eq!(
-        s.entries(46, 61, u64::MAX).unwrap(),
-        (46..=60).map(|i| cmd(i, 1 + i / 30)).collect::<Vec<_>>()
-    );
+    assert_eq!((s.first_index(), s.last_index(), s.term(45)), (46, 60, Ok(2)));
+    assert_eq!(s.entries(46, 61, u64::MAX).unwrap(), (46..=60).map(|i| cmd(i, 1 + i / 30)).collect::<Vec<_>>());
     let snap = snapshot(&wal, 80, 5, b"from the leader");
     wal.install_snapshot(snap).unwrap();
     wal.append(&[cmd(81, 5)]).unwrap();
@@ -115,18 +76,9 @@ fn snapshot_keeps_matching_suffix_and_drops_mismatching_log() {
     drop(wal);
     let wal = Wal::open(tmp.path(), small_segments()).unwrap();
     let s = wal.storage();
-    assert_eq!(
-        (s.first_index(), s.last_index(), s.term(80)),
-        (81, 81, Ok(5))
-    );
-    assert_eq!(
-        s.snapshot_chunk(0, 4),
-        (bytes::Bytes::from_static(b"from"), false)
-    );
-    assert_eq!(
-        std::fs::read_dir(tmp.path().join("snap")).unwrap().count(),
-        1
-    );
+    assert_eq!((s.first_index(), s.last_index(), s.term(80)), (81, 81, Ok(5)));
+    assert_eq!(s.snapshot_chunk(0, 4), (bytes::Bytes::from_static(b"from"), false));
+    assert_eq!(std::fs::read_dir(tmp.path().join("snap")).unwrap().count(), 1);
 }
 
 #[test]
@@ -138,13 +90,7 @@ fn writer_thread_group_commits_and_reports_durability() {
     for i in 1..=500 {
         last = writer.submit(Op::Append(vec![cmd(i, 3)])).unwrap();
     }
-    writer
-        .submit(Op::HardState(HardState {
-            term: 3,
-            vote: 0,
-            commit: 400,
-        }))
-        .unwrap();
+    writer.submit(Op::HardState(HardState { term: 3, vote: 0, commit: 400 })).unwrap();
     let d = writer.wait_durable(last).unwrap();
     assert!(d.seq >= last && d.index >= 500);
     let end = writer.shutdown().unwrap();
@@ -152,4 +98,106 @@ fn writer_thread_group_commits_and_reports_durability() {
     let wal = Wal::open(tmp.path(), WalOptions::default()).unwrap();
     assert_eq!(wal.storage().hard_state().commit, 400);
     assert_eq!(wal.storage().last_index(), 500);
+}
+
+#[test]
+fn readers_see_a_consistent_log_while_the_writer_truncates_and_compacts() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
+    let storage = writer.storage();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let (first, last) = (storage.first_index(), storage.last_index());
+                // Racing a compaction or truncation may refuse; it must never panic
+                // or return entries out of sequence.
+                if let Ok(entries) = storage.entries(first, last + 1, u64::MAX) {
+                    assert!(entries.windows(2).all(|w| w[1].index == w[0].index + 1));
+                }
+            }
+        });
+        let mut term = 1;
+        for round in 0..40u64 {
+            let base = storage.last_index().max(writer.durable().unwrap().index);
+            let start = if round % 3 == 2 { base.saturating_sub(4).max(storage.first_index()) } else { base + 1 };
+            term += u64::from(round % 3 == 2);
+            let seq = writer.submit(Op::Append((start..start + 10).map(|i| cmd(i, term)).collect())).unwrap();
+            writer.wait_durable(seq).unwrap();
+            if round % 10 == 9 {
+                let last = storage.last_index();
+                let mut w =
+                    writer.begin_snapshot(raft::SnapshotMeta { index: last - 3, term, ..Default::default() }).unwrap();
+                w.write(b"state").unwrap();
+                writer.submit(Op::InstallSnapshot(w.finish().unwrap())).unwrap();
+                let seq = writer.submit(Op::Compact(last - 3)).unwrap();
+                writer.wait_durable(seq).unwrap();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let end = writer.shutdown().unwrap();
+    let wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    assert_eq!(wal.storage().last_index(), end.index);
+    assert_eq!(wal.storage().snapshot_chunk(0, 100).0, bytes::Bytes::from_static(b"state"));
+}
+
+#[test]
+fn bootstrap_membership_is_a_snapshot_at_index_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(tmp.path(), WalOptions::default()).unwrap();
+    let meta = raft::SnapshotMeta { index: 0, term: 0, membership: raft::Membership::new([1, 2, 3]) };
+    let w = wal.begin_snapshot(meta.clone()).unwrap();
+    assert_eq!(w.written(), 0);
+    wal.install_snapshot(w.finish().unwrap()).unwrap();
+    wal.append(&[cmd(1, 1)]).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let wal = Wal::open(tmp.path(), WalOptions::default()).unwrap();
+    let init = wal.storage().initial_state();
+    assert_eq!(init.snapshot, meta);
+    assert_eq!(wal.storage().entries(1, 2, u64::MAX), Ok(vec![cmd(1, 1)]));
+}
+
+#[test]
+fn large_segments_recover_with_read_ahead() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = WalOptions { segment_bytes_max: 1 << 20, cache_bytes_max: 1 << 20 };
+    let big = |i: u64| raft::Entry {
+        index: i,
+        term: 1,
+        payload: raft::EntryPayload::Command(bytes::Bytes::from(vec![i as u8; 4000])),
+    };
+    let mut wal = Wal::open(tmp.path(), opts.clone()).unwrap();
+    wal.append(&(1..=1000).map(big).collect::<Vec<_>>()).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let segments = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
+        .count();
+    assert!(segments >= 3, "{segments}");
+    let wal = Wal::open(tmp.path(), opts).unwrap();
+    assert_eq!(wal.storage().entries(1, 1001, u64::MAX).unwrap(), (1..=1000).map(big).collect::<Vec<_>>());
+}
+
+#[test]
+fn installing_a_snapshot_keeps_a_newer_one_finished_meanwhile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    wal.append(&(1..=100).map(|i| cmd(i, 1)).collect::<Vec<_>>()).unwrap();
+    wal.sync().unwrap();
+    let older = snapshot(&wal, 50, 1, b"at 50");
+    let newer = snapshot(&wal, 80, 1, b"at 80");
+    let newer_path = newer.path().to_path_buf();
+    wal.install_snapshot(older).unwrap();
+    assert!(newer_path.exists(), "a newer finished snapshot must survive an older install");
+    wal.install_snapshot(newer).unwrap();
+    assert_eq!(std::fs::read_dir(tmp.path().join("snap")).unwrap().count(), 1);
+    drop(wal);
+    let wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    assert_eq!(wal.storage().snapshot_meta().index, 80);
+    assert_eq!(wal.storage().entries(81, 101, u64::MAX).unwrap().len(), 20);
 }

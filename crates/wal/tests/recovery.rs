@@ -17,29 +17,20 @@ use wal::{Op, OpenError, WalError, WalOptions, WalWriter, WriterOptions};
 fn disk_with(n: u64) -> SimFs {
     let fs = SimFs::new();
     let mut wal = open_sim(&fs, small_segments()).unwrap();
-    wal.append(&(1..=n).map(|i| cmd(i, 1)).collect::<Vec<_>>())
-        .unwrap();
+    wal.append(&(1..=n).map(|i| cmd(i, 1)).collect::<Vec<_>>()).unwrap();
     wal.sync().unwrap();
     fs
 }
 
 fn segments(fs: &SimFs) -> Vec<PathBuf> {
-    let mut names: Vec<_> = fs
-        .list(dir())
-        .unwrap()
-        .into_iter()
-        .filter(|n| n.ends_with(".log"))
-        .collect();
+    let mut names: Vec<_> = fs.list(dir()).unwrap().into_iter().filter(|n| n.ends_with(".log")).collect();
     names.sort();
     names.into_iter().map(|n| dir().join(n)).collect()
 }
 
 /// The byte offset of entry `index`'s record in a segment starting at `first`.
 fn offset_of(first: u64, index: u64) -> u64 {
-    SEGMENT_HEADER_LEN as u64
-        + (first..index)
-            .map(|i| entry_len(&cmd(i, 1)) as u64)
-            .sum::<u64>()
+    SEGMENT_HEADER_LEN as u64 + (first..index).map(|i| entry_len(&cmd(i, 1)) as u64).sum::<u64>()
 }
 
 fn corrupt_at(err: OpenError) -> (PathBuf, u64, String) {
@@ -59,14 +50,8 @@ fn torn_tail_is_cut() {
     fs.write_file(&last, data).unwrap();
     let wal = open_sim(&fs, small_segments()).unwrap();
     assert_eq!(wal.storage().last_index(), 29);
-    assert!(
-        fs.read_file(&last).unwrap().len() < len - 5,
-        "the partial record is cut off the file"
-    );
-    assert_eq!(
-        wal.storage().entries(1, 30, u64::MAX).unwrap(),
-        (1..30).map(|i| cmd(i, 1)).collect::<Vec<_>>()
-    );
+    assert!(fs.read_file(&last).unwrap().len() < len - 5, "the partial record is cut off the file");
+    assert_eq!(wal.storage().entries(1, 30, u64::MAX).unwrap(), (1..30).map(|i| cmd(i, 1)).collect::<Vec<_>>());
 }
 
 #[test]
@@ -82,13 +67,7 @@ fn zeroed_tail_is_cut() {
     assert_eq!(fs.read_file(&last).unwrap().len(), len);
     wal.append(&[cmd(31, 1)]).unwrap();
     wal.sync().unwrap();
-    assert_eq!(
-        open_sim(&fs, small_segments())
-            .unwrap()
-            .storage()
-            .last_index(),
-        31
-    );
+    assert_eq!(open_sim(&fs, small_segments()).unwrap().storage().last_index(), 31);
 }
 
 #[test]
@@ -121,8 +100,7 @@ fn flipped_bit_mid_last_segment_is_refused_not_cut() {
 fn truncated_segment_header_is_refused() {
     let fs = disk_with(30);
     let segs = segments(&fs);
-    fs.write_file(&segs[1], fs.read_file(&segs[1]).unwrap()[..10].to_vec())
-        .unwrap();
+    fs.write_file(&segs[1], fs.read_file(&segs[1]).unwrap()[..10].to_vec()).unwrap();
     let (path, offset, what) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
     assert_eq!((path, offset), (segs[1].clone(), 0));
     assert!(what.contains("header"), "{what}");
@@ -163,26 +141,10 @@ fn failed_fsync_is_fatal_and_sticky() {
     fs.fail_sync_at(1);
     wal.append(&[cmd(6, 1)]).unwrap();
     let err = wal.sync().unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            WalError::Io {
-                op: "fdatasync",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(&err, WalError::Io { op: "fdatasync", .. }), "{err}");
     assert!(wal.append(&[cmd(7, 1)]).is_err());
-    assert!(
-        wal.sync().is_err(),
-        "never retried: a second sync would wrongly succeed"
-    );
-    assert_eq!(
-        wal.storage().last_index(),
-        5,
-        "the failed entry is not shown as durable"
-    );
+    assert!(wal.sync().is_err(), "never retried: a second sync would wrongly succeed");
+    assert_eq!(wal.storage().last_index(), 5, "the failed entry is not shown as durable");
 }
 
 #[test]
@@ -193,26 +155,16 @@ fn failed_fsync_stops_the_writer_thread() {
     fs.fail_sync_at(1);
     let seq = writer.submit(Op::Append(vec![cmd(6, 1)])).unwrap();
     assert!(matches!(writer.wait_durable(seq), Err(WalError::Io { .. })));
-    // The thread has stopped: later submissions fail instead of queueing.
-    let later = (0..100)
-        .map(|_| writer.submit(Op::Append(vec![cmd(7, 1)])))
-        .find(|r| r.is_err());
-    assert!(matches!(later, Some(Err(WalError::Io { .. }))));
+    // The writer has stopped: a later submission fails instead of queueing.
+    let later = writer.submit(Op::Append(vec![cmd(7, 1)]));
+    assert!(matches!(later, Err(WalError::Io { .. })), "{later:?}");
     assert!(writer.shutdown().is_err());
 }
 
 #[test]
 fn hard_state_is_old_or_new_after_a_crash_anywhere() {
-    let old = HardState {
-        term: 4,
-        vote: 2,
-        commit: 3,
-    };
-    let new = HardState {
-        term: 5,
-        vote: 3,
-        commit: 4,
-    };
+    let old = HardState { term: 4, vote: 2, commit: 3 };
+    let new = HardState { term: 5, vote: 3, commit: 4 };
     for crash_at in 1..=2 {
         for torn_seed in 0..64 {
             let fs = disk_with(5);
@@ -224,15 +176,58 @@ fn hard_state_is_old_or_new_after_a_crash_anywhere() {
             fs.set_torn_seed(torn_seed);
             let synced = wal.sync().is_ok();
             let image = fs.crash_image();
-            let got = open_sim(&image, small_segments())
-                .unwrap()
-                .storage()
-                .hard_state();
-            assert!(
-                got == old || got == new,
-                "crash {crash_at} seed {torn_seed}: {got:?}"
-            );
+            let got = open_sim(&image, small_segments()).unwrap().storage().hard_state();
+            assert!(got == old || got == new, "crash {crash_at} seed {torn_seed}: {got:?}");
             assert!(!synced);
         }
     }
+}
+
+#[test]
+fn commit_only_hard_state_rides_along_without_its_own_fsync() {
+    let fs = disk_with(5);
+    let mut wal = open_sim(&fs, small_segments()).unwrap();
+    wal.set_hard_state(HardState { term: 1, vote: 1, commit: 2 }).unwrap();
+    wal.sync().unwrap();
+    let before = fs.ops();
+    wal.set_hard_state(HardState { term: 1, vote: 1, commit: 5 }).unwrap();
+    wal.append(&[cmd(6, 1)]).unwrap();
+    wal.sync().unwrap();
+    assert_eq!(fs.ops() - before, 2, "one write and one fdatasync for the whole batch");
+    assert_eq!(wal.storage().hard_state().commit, 2, "commit-only change still pending");
+    let image = fs.crash_image();
+    assert_eq!(open_sim(&image, small_segments()).unwrap().storage().hard_state().commit, 2);
+    wal.sync().unwrap();
+    assert_eq!(wal.storage().hard_state().commit, 5, "a sync without records writes it");
+    // A vote change is never deferred.
+    wal.set_hard_state(HardState { term: 2, vote: 3, commit: 5 }).unwrap();
+    wal.append(&[cmd(7, 2)]).unwrap();
+    wal.sync().unwrap();
+    let image = fs.crash_image();
+    let hs = open_sim(&image, small_segments()).unwrap().storage().hard_state();
+    assert_eq!(hs, HardState { term: 2, vote: 3, commit: 5 });
+}
+
+#[test]
+fn a_read_that_finds_damage_stops_the_process_naming_file_and_offset() {
+    let fs = disk_with(30);
+    let wal = open_sim(&fs, small_segments()).unwrap();
+    let first = segments(&fs).remove(0);
+    let mut data = fs.read_file(&first).unwrap();
+    let at = offset_of(1, 2);
+    data[at as usize + 20] ^= 1;
+    fs.write_file(&first, data).unwrap();
+    let storage = wal.storage();
+    let panic = std::panic::catch_unwind(|| storage.entries(1, 4, u64::MAX)).unwrap_err();
+    let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains(&first.display().to_string()) && msg.contains(&format!("offset {at}")), "{msg}");
+}
+
+#[test]
+fn a_hole_is_refused_and_stops_the_wal() {
+    let fs = disk_with(5);
+    let mut wal = open_sim(&fs, small_segments()).unwrap();
+    assert!(matches!(wal.append(&[cmd(7, 1)]), Err(WalError::Hole { last: 5, got: 7 })));
+    assert!(wal.append(&[cmd(6, 1)]).is_err(), "sticky");
+    assert_eq!(open_sim(&fs.crash_image(), small_segments()).unwrap().storage().last_index(), 5);
 }

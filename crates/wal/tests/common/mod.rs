@@ -11,26 +11,15 @@ use wal::{SnapshotFile, Wal, WalOptions};
 
 pub fn cmd(index: Index, term: Term) -> Entry {
     let data = format!("cmd-{index}-{term}").repeat((index % 7) as usize + 1);
-    Entry {
-        index,
-        term,
-        payload: EntryPayload::Command(Bytes::from(data)),
-    }
+    Entry { index, term, payload: EntryPayload::Command(Bytes::from(data)) }
 }
 
 pub fn member(index: Index, term: Term) -> Entry {
-    Entry {
-        index,
-        term,
-        payload: EntryPayload::Membership(Membership::new([1, 2, index])),
-    }
+    Entry { index, term, payload: EntryPayload::Membership(Membership::new([1, 2, index])) }
 }
 
 pub fn small_segments() -> WalOptions {
-    WalOptions {
-        segment_bytes_max: 512,
-        cache_bytes_max: 300,
-    }
+    WalOptions { segment_bytes_max: 512, cache_bytes_max: 300 }
 }
 
 pub fn dir() -> &'static Path {
@@ -42,11 +31,7 @@ pub fn open_sim(fs: &SimFs, opts: WalOptions) -> Result<Wal, wal::OpenError> {
 }
 
 pub fn snapshot(wal: &Wal, index: Index, term: Term, data: &[u8]) -> SnapshotFile {
-    let meta = SnapshotMeta {
-        index,
-        term,
-        membership: Membership::new([1, 2, 3]),
-    };
+    let meta = SnapshotMeta { index, term, membership: Membership::new([1, 2, 3]) };
     let mut w = wal.begin_snapshot(meta).unwrap();
     for chunk in data.chunks(7) {
         w.write(chunk).unwrap();
