@@ -20,7 +20,10 @@ use crate::types::{Entry, HardState, Index};
 ///   `index`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Make this the durable hard state.
+    /// Make this the durable hard state. Term and vote must be durable before
+    /// any later `after_persist` message leaves; `commit` may be written lazily
+    /// (the core never needs it for safety, caps it at the durable log, and
+    /// clamps what it reads back at restart).
     PersistHardState(HardState),
     /// Append these entries to the durable log, first removing every entry at or
     /// after `entries[0].index` (a conflicting suffix). Report completion with

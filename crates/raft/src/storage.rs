@@ -46,6 +46,11 @@ pub struct InitialState {
 
 /// Read-only access to the durable log and snapshot.
 ///
+/// A new cluster is bootstrapped by giving every initial member the same
+/// first configuration: either a snapshot at index 0 whose meta carries it
+/// ([`MemStorage::new_with_membership`]), or the same membership entry at
+/// index 1, term 1 in every member's log (what the `node` runtime writes).
+///
 /// Contract for implementations: the log is contiguous from `first_index()` to
 /// `last_index()` with no holes; `term(first_index() - 1)` is the snapshot's
 /// term; reads never fail except as [`StorageError`] says.
