@@ -85,7 +85,33 @@
 //! The application decides when to snapshot: it asks [`Raft::snapshot_meta_at`]
 //! for the metadata of its state at an applied index, stores the snapshot with
 //! it, and calls [`Raft::on_snapshot_taken`]; the core answers with
-//! [`Action::CompactLog`]. A leader that must send compacted entries streams
+//! [`Action::CompactLog`].
+//!
+//! ```
+//! # use bytes::Bytes;
+//! # use raft::{Action, Config, MemStorage, Membership, Raft, Role};
+//! # let disk = MemStorage::new_with_membership(Membership::new([1]));
+//! # let mut node = Raft::new(Config::new(1), disk.clone()).expect("valid config");
+//! # while node.role() != Role::Leader { node.tick(); }
+//! # node.propose(Bytes::from("x = 1")).expect("leader");
+//! # for _ in 0..2 {
+//! #     for action in node.take_actions() {
+//! #         if let Action::PersistEntries(e) = action {
+//! #             disk.append(&e);
+//! #             let last = e.last().expect("entries");
+//! #             node.on_persisted(last.index, last.term);
+//! #         }
+//! #     }
+//! # }
+//! // The state machine has applied index 2 (the no-op and "x = 1"); its
+//! // state there is our snapshot.
+//! let meta = node.snapshot_meta_at(2).expect("index 2 is applied");
+//! disk.install_snapshot(meta.clone(), Bytes::from("x=1")); // durable first...
+//! node.on_snapshot_taken(&meta); // ...then the log before it may go
+//! assert!(node.take_actions().contains(&Action::CompactLog(2)));
+//! ```
+//!
+//! A leader that must send compacted entries streams
 //! the snapshot from [`Storage::snapshot_chunk`] in chunks of
 //! [`Config::snapshot_chunk_bytes`]; a lost chunk is resent from the offset the
 //! follower acknowledged, not from the start. The follower hands each chunk to
@@ -98,8 +124,21 @@
 //! removing a voter enters a joint configuration (§6), which the leader leaves
 //! by itself once the joint entry commits. A configuration takes effect when it
 //! is appended, not when committed, and a truncated one is reverted. Only one
-//! change may be in flight. New nodes should join as learners
-//! ([`ConfChange::AddLearner`]) and be promoted once caught up.
+//! change may be in flight. [`ConfChange::AddVoter`] of a node that is not
+//! yet a member adds it as a learner and promotes it once it has caught up,
+//! so an empty node never stalls commits.
+//!
+//! ```
+//! # use raft::{ConfChange, Config, MemStorage, Membership, ProposeError, Raft, Role};
+//! # let disk = MemStorage::new_with_membership(Membership::new([1]));
+//! # let mut node = Raft::new(Config::new(1), disk).expect("valid config");
+//! # while node.role() != Role::Leader { node.tick(); }
+//! // On the leader: node 2 joins (first as a learner).
+//! node.propose_conf_change(ConfChange::AddVoter(2)).expect("leader accepts");
+//! assert!(node.membership().is_learner(2), "in effect as soon as it is in the log");
+//! // Until that change commits, another is refused.
+//! assert_eq!(node.propose_conf_change(ConfChange::AddLearner(3)), Err(ProposeError::ChangeInProgress));
+//! ```
 #![forbid(unsafe_code)]
 
 mod action;
