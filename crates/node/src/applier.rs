@@ -21,9 +21,9 @@ pub(crate) type ReadFn<SM> = Box<dyn FnOnce(&SM) + Send>;
 
 /// What the core and the node handle tell the applier.
 pub(crate) enum ApplierMsg<SM: StateMachine> {
-    /// A proposal was appended at `(index, term)`: answer `reply` when that
-    /// index is applied.
-    Register { index: Index, term: Term, reply: Reply<SM> },
+    /// Proposals were appended at `(index, term)`: answer each `reply` when
+    /// its index is applied.
+    Register(Vec<(Index, Term, Reply<SM>)>),
     /// Committed entries, in order.
     Apply(Vec<Entry>),
     /// Run once `index` is applied.
@@ -81,8 +81,10 @@ impl<SM: StateMachine> Applier<SM> {
 
     fn handle(&mut self, msg: ApplierMsg<SM>) -> Result<(), NodeError> {
         match msg {
-            ApplierMsg::Register { index, term, reply } => {
-                self.pending.insert(index, (term, reply));
+            ApplierMsg::Register(proposals) => {
+                for (index, term, reply) in proposals {
+                    self.pending.insert(index, (term, reply));
+                }
             }
             ApplierMsg::Apply(entries) => {
                 for entry in entries {

@@ -68,6 +68,8 @@ pub(crate) struct Core<SM: StateMachine> {
     reads: BTreeMap<u64, oneshot::Sender<Result<Index, NodeError>>>,
     /// Entries durable in memory storage during this batch.
     memory_persisted: Option<(Index, Term)>,
+    /// Proposals accepted in this batch, to register with the applier at once.
+    proposed: Vec<(Index, Term, crate::applier::Reply<SM>)>,
     /// The configuration the transport was last told about.
     members: std::collections::BTreeSet<NodeId>,
 }
@@ -97,6 +99,7 @@ impl<SM: StateMachine> Core<SM> {
             reads: BTreeMap::new(),
             memory_persisted: None,
             members: Default::default(),
+            proposed: Vec::new(),
         }
     }
 
@@ -158,23 +161,27 @@ impl<SM: StateMachine> Core<SM> {
         requests: &mut mpsc::Receiver<Request<SM::Output>>,
     ) -> Result<Option<oneshot::Sender<()>>, NodeError> {
         let mut next = Some(first);
+        let mut shutdown = None;
         for _ in 0..BATCH_INPUTS_MAX {
             let Some(request) = next.take() else { break };
-            if let Some(shutdown) = self.handle_request(request)? {
-                return Ok(Some(shutdown));
+            shutdown = self.handle_request(request)?;
+            if shutdown.is_some() {
+                break;
             }
             next = requests.try_recv().ok();
         }
-        Ok(None)
+        // One message for the whole batch: the applier thread wakes once.
+        if !self.proposed.is_empty() {
+            let proposed = std::mem::take(&mut self.proposed);
+            self.to_applier(ApplierMsg::Register(proposed))?;
+        }
+        Ok(shutdown)
     }
 
     fn handle_request(&mut self, request: Request<SM::Output>) -> Result<Option<oneshot::Sender<()>>, NodeError> {
         match request {
             Request::Propose { cmd, reply } => match self.raft.propose(cmd) {
-                Ok(index) => {
-                    let term = self.raft.term();
-                    self.to_applier(ApplierMsg::Register { index, term, reply })?;
-                }
+                Ok(index) => self.proposed.push((index, self.raft.term(), reply)),
                 Err(e) => {
                     let _ = reply.send(Err(self.propose_error(e)));
                 }

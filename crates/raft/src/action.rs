@@ -10,7 +10,9 @@ use crate::types::{Entry, HardState, Index};
 ///
 /// * `Persist*` actions are written in list order (a group commit may batch them).
 /// * A [`Action::Send`] with `after_persist: true` may leave only once every
-///   `Persist*` action *before it in the list* is durable. One with
+///   `Persist*` action handed out before it — earlier in this list or in an
+///   earlier call — is durable (an answer to a duplicate message can vouch for
+///   a write handed out in a previous batch). One with
 ///   `after_persist: false` may leave at once: these are the leader's own
 ///   replication messages, which thesis §10.2.1 lets go out while the leader
 ///   writes the same entries to its own disk.

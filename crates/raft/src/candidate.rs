@@ -24,7 +24,10 @@ impl<S: Storage> Raft<S> {
                 match self.tally() {
                     VoteResult::Won => self.on_election_won(),
                     // Lost: wait as a follower for the next timeout (§5.2 split votes).
-                    VoteResult::Lost => self.become_follower(self.term, crate::types::NO_NODE),
+                    VoteResult::Lost => {
+                        tracing::info!(id = self.id, term = self.term, pre_vote = r.pre_vote, "election lost");
+                        self.become_follower(self.term, crate::types::NO_NODE);
+                    }
                     VoteResult::Pending => {}
                 }
             }

@@ -27,7 +27,8 @@
 //! 2. Call [`Raft::take_actions`] and carry the [`Action`]s out **in order**:
 //!    * `Persist*` actions go to disk in list order.
 //!    * [`Action::Send`] with `after_persist: true` leaves only after every
-//!      persist action *before it in the list* is durable (a vote, or an
+//!      persist action handed out before it (in this list or an earlier one)
+//!      is durable (a vote, or an
 //!      acknowledgement of entries, must never precede the write it reports).
 //!      With `after_persist: false` (the leader's own replication traffic) it
 //!      may leave at once: the leader writes its log in parallel with sending

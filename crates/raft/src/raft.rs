@@ -381,7 +381,12 @@ impl<S: Storage> Raft<S> {
                 | MessageBody::TimeoutNow
                 | MessageBody::HeartbeatResponse(_)
         );
-        let after_persist = !early;
+        // Thesis §10.2.1 lets a leader replicate entries it has not written
+        // yet, but not before its term is durable (a lone voter wins without
+        // any RequestVote having waited for it): until its first entry of the
+        // term — written after the hard state — is durable, everything waits.
+        let term_durable = self.log.persisted() > 0 && self.log.term(self.log.persisted()) == Some(self.term);
+        let after_persist = !early || (self.role == Role::Leader && !term_durable);
         if after_persist {
             self.flush_hard_state();
         }
@@ -396,6 +401,14 @@ impl<S: Storage> Raft<S> {
         }
         self.log.append(&entries);
         self.on_entries_appended(&entries);
+        // Proposals that arrive together become one write: extend the
+        // previous action when it persists the entries just before these.
+        if let Some(Action::PersistEntries(pending)) = self.actions.last_mut()
+            && pending.last().is_some_and(|e| e.index + 1 == entries[0].index)
+        {
+            pending.extend(entries);
+            return;
+        }
         self.actions.push(Action::PersistEntries(entries));
     }
 
@@ -403,6 +416,7 @@ impl<S: Storage> Raft<S> {
     /// as soon as they are in the log (thesis §4.1).
     pub(crate) fn on_entries_appended(&mut self, entries: &[Entry]) {
         if self.membership.on_append(entries) {
+            tracing::info!(id = self.id, membership = ?self.membership.current(), "configuration changed");
             self.apply_membership();
         }
     }
@@ -499,6 +513,7 @@ impl<S: Storage> Raft<S> {
         self.last_heartbeat = self.now;
         self.last_quorum_check = self.now;
         let noop = Entry { term: self.term, index: self.log.last_index() + 1, payload: EntryPayload::Noop };
+        self.flush_hard_state();
         self.append_and_persist(vec![noop]);
         self.broadcast_append();
     }
