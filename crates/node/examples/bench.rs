@@ -8,6 +8,8 @@
 //!    sustains on the same disk in the same run.
 //!
 //! `cargo run -p node --release --example bench [-- SECONDS]`
+//! (`BENCH_PART=memory` runs part 1 only; `BENCH_PROPOSERS=1,64` picks the
+//! proposer counts of part 1).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -64,7 +66,7 @@ async fn drive(leader: Arc<Node<Counter>>, proposers: usize, payload: Bytes, sec
     for _ in 0..proposers {
         let (leader, payload) = (leader.clone(), payload.clone());
         tasks.push(tokio::spawn(async move {
-            let mut h = Histogram::<u64>::new(3).expect("histogram");
+            let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
             let mut done = 0u64;
             while Instant::now() < deadline {
                 let t = Instant::now();
@@ -78,7 +80,7 @@ async fn drive(leader: Arc<Node<Counter>>, proposers: usize, payload: Bytes, sec
     }
     let started = Instant::now();
     let mut total = 0;
-    let mut latency = Histogram::<u64>::new(3).expect("histogram");
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
     for t in tasks {
         if let Ok((done, h)) = t.await {
             total += done;
@@ -153,7 +155,11 @@ async fn main() {
     let secs: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(3.0);
     println!("== 3 nodes in one process, memory storage, channel network, 16-byte commands ({secs} s each)");
     println!("{:>10} {:>12} {:>10} {:>10}", "proposers", "ops/s", "p50 µs", "p99 µs");
-    for proposers in [1, 64, 256, 4096] {
+    let counts: Vec<usize> = match std::env::var("BENCH_PROPOSERS") {
+        Ok(list) => list.split(',').filter_map(|n| n.parse().ok()).collect(),
+        Err(_) => vec![1, 64, 256, 4096],
+    };
+    for proposers in counts {
         let nodes = memory_cluster().await;
         let run = drive(leader(&nodes).await, proposers, Bytes::from_static(&[1; 16]), secs).await;
         println!(
@@ -165,6 +171,9 @@ async fn main() {
         stop(nodes).await;
     }
 
+    if std::env::var("BENCH_PART").is_ok_and(|p| p == "memory") {
+        return;
+    }
     let base = std::env::current_dir().expect("cwd").join("target").join("bench-node");
     let _ = std::fs::remove_dir_all(&base);
     println!("\n== one WAL alone on this disk ({}), 256-byte entries", base.display());

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::time::Instant;
 
 use raft::{Entry, EntryPayload, Index, SnapshotMeta, Term};
 use tokio::sync::{mpsc, oneshot};
@@ -22,8 +23,11 @@ pub(crate) type ReadFn<SM> = Box<dyn FnOnce(&SM) + Send>;
 /// What the core and the node handle tell the applier.
 pub(crate) enum ApplierMsg<SM: StateMachine> {
     /// Proposals were appended at `(index, term)`: answer each `reply` when
-    /// its index is applied.
-    Register(Vec<(Index, Term, Reply<SM>)>),
+    /// its index is applied, or with [`NodeError::Unknown`] once `deadline`
+    /// passes (one timer sweep for all, rather than a timer per proposal).
+    Register(Vec<(Index, Term, Reply<SM>)>, Instant),
+    /// Fail proposals whose deadline passed.
+    Sweep(Instant),
     /// Committed entries, in order.
     Apply(Vec<Entry>),
     /// Run once `index` is applied.
@@ -43,6 +47,8 @@ pub(crate) struct Applier<SM: StateMachine> {
     pub persister: Arc<Persister>,
     pub core: mpsc::UnboundedSender<Internal>,
     pending: BTreeMap<Index, (Term, Reply<SM>)>,
+    /// Deadlines of pending proposals, in registration (so deadline) order.
+    deadlines: VecDeque<(Instant, Index)>,
     reads: VecDeque<(Index, ReadFn<SM>)>,
 }
 
@@ -64,6 +70,7 @@ impl<SM: StateMachine> Applier<SM> {
             persister,
             core,
             pending: BTreeMap::new(),
+            deadlines: VecDeque::new(),
             reads: VecDeque::new(),
         }
     }
@@ -81,11 +88,13 @@ impl<SM: StateMachine> Applier<SM> {
 
     fn handle(&mut self, msg: ApplierMsg<SM>) -> Result<(), NodeError> {
         match msg {
-            ApplierMsg::Register(proposals) => {
+            ApplierMsg::Register(proposals, deadline) => {
                 for (index, term, reply) in proposals {
                     self.pending.insert(index, (term, reply));
+                    self.deadlines.push_back((deadline, index));
                 }
             }
+            ApplierMsg::Sweep(now) => self.expire(now),
             ApplierMsg::Apply(entries) => {
                 for entry in entries {
                     self.apply(entry);
@@ -124,6 +133,20 @@ impl<SM: StateMachine> Applier<SM> {
                 Err(NodeError::Refused("overwritten by a new leader before it committed".into()))
             };
             let _ = reply.send(result);
+        }
+    }
+
+    /// Answers proposals still pending past their deadline: their outcome is
+    /// unknown (they may yet commit).
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(deadline, index)) = self.deadlines.front() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_front();
+            if let Some((_, reply)) = self.pending.remove(&index) {
+                let _ = reply.send(Err(NodeError::Unknown("timed out after the command was proposed")));
+            }
         }
     }
 

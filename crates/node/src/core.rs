@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use bytes::Bytes;
 use raft::{Action, ConfChange, Index, Message, NodeId, ProposeError, Raft, SnapshotMeta, Status, Term};
@@ -16,6 +17,9 @@ use crate::backend::{LogStorage, Persister, SnapshotDone, SnapshotSink, Submitte
 use crate::error::NodeError;
 use crate::state_machine::StateMachine;
 use crate::transport::Transport;
+
+/// How often (in ticks) pending proposals are checked for their deadline.
+const SWEEP_EVERY_TICKS: u64 = 10;
 
 /// How many queued inputs one loop iteration takes before acting on them.
 const BATCH_INPUTS_MAX: usize = 4096;
@@ -68,6 +72,8 @@ pub(crate) struct Core<SM: StateMachine> {
     reads: BTreeMap<u64, oneshot::Sender<Result<Index, NodeError>>>,
     /// Entries durable in memory storage during this batch.
     memory_persisted: Option<(Index, Term)>,
+    /// How long a proposal may wait for its outcome.
+    pub propose_timeout: std::time::Duration,
     /// Proposals accepted in this batch, to register with the applier at once.
     proposed: Vec<(Index, Term, crate::applier::Reply<SM>)>,
     /// The configuration the transport was last told about.
@@ -100,6 +106,7 @@ impl<SM: StateMachine> Core<SM> {
             memory_persisted: None,
             members: Default::default(),
             proposed: Vec::new(),
+            propose_timeout: std::time::Duration::from_secs(5),
         }
     }
 
@@ -113,9 +120,18 @@ impl<SM: StateMachine> Core<SM> {
     ) {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks = 0u64;
         loop {
             let outcome = tokio::select! {
-                _ = ticker.tick() => { self.raft.tick(); Ok(None) }
+                _ = ticker.tick() => {
+                    self.raft.tick();
+                    ticks += 1;
+                    if ticks.is_multiple_of(SWEEP_EVERY_TICKS) {
+                        self.to_applier(ApplierMsg::Sweep(Instant::now())).map(|_| None)
+                    } else {
+                        Ok(None)
+                    }
+                }
                 Some(m) = peers.recv() => {
                     self.step(m);
                     for _ in 0..BATCH_INPUTS_MAX {
@@ -173,7 +189,7 @@ impl<SM: StateMachine> Core<SM> {
         // One message for the whole batch: the applier thread wakes once.
         if !self.proposed.is_empty() {
             let proposed = std::mem::take(&mut self.proposed);
-            self.to_applier(ApplierMsg::Register(proposed))?;
+            self.to_applier(ApplierMsg::Register(proposed, Instant::now() + self.propose_timeout))?;
         }
         Ok(shutdown)
     }

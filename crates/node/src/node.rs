@@ -61,7 +61,9 @@ impl<SM: StateMachine> Node<SM> {
             .map_err(StartError::Restore)?;
 
         let fatal = Arc::new(Mutex::new(None));
-        let core = Core::new(raft, persister, transport, applier_tx.clone(), config.client_addr.clone(), fatal.clone());
+        let mut core =
+            Core::new(raft, persister, transport, applier_tx.clone(), config.client_addr.clone(), fatal.clone());
+        core.propose_timeout = config.propose_timeout;
         let (requests, requests_rx) = mpsc::channel(REQUEST_QUEUE);
         let handle = tokio::spawn(core.run(config.tick, requests_rx, peer_rx, internal_rx));
         tracing::info!(id = config.id, snapshot = snapshot.index, "node started");
@@ -106,10 +108,10 @@ impl<SM: StateMachine> Node<SM> {
         if self.requests.send(Request::Propose { cmd: command, reply: tx }).await.is_err() {
             return Err(self.stopped());
         }
-        match tokio::time::timeout(self.propose_timeout, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(NodeError::Unknown("the node stopped after the command was proposed")),
-            Err(_) => Err(NodeError::Unknown("timed out after the command was proposed")),
+        // The applier answers `Unknown` itself once the propose timeout passes.
+        match rx.await {
+            Ok(result) => result,
+            Err(_) => Err(NodeError::Unknown("the node stopped after the command was proposed")),
         }
     }
 

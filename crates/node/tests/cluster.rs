@@ -163,3 +163,19 @@ async fn garbage_from_a_peer_port_is_refused_and_the_node_keeps_serving() {
     assert_eq!(c.leader().await, leader, "garbage did not disturb the leader");
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_that_cannot_commit_ends_as_unknown_not_as_failure() {
+    let mut c = Cluster::start_with(3, |cfg| cfg.propose_timeout = Duration::from_millis(300)).await;
+    let leader = c.leader().await;
+    for id in c.ids().into_iter().filter(|&id| id != leader) {
+        c.stop(id).await;
+    }
+    // No majority: the command may still commit later (if the followers come
+    // back), so the only honest answer is "unknown".
+    match c.node(leader).propose(Bytes::from_static(b"x")).await {
+        Err(NodeError::Unknown(_)) => {}
+        other => panic!("expected Unknown, got {other:?}"),
+    }
+    c.shutdown().await;
+}
