@@ -1,0 +1,91 @@
+//! The server's settings, from flags or a TOML file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// Everything `raftkv server` needs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// This node's id (1, 2, ...).
+    pub id: u64,
+    /// Where the WAL and snapshots live.
+    pub data_dir: PathBuf,
+    /// Address for Redis clients.
+    pub client_addr: SocketAddr,
+    /// Address for peers.
+    pub peer_addr: SocketAddr,
+    /// The initial cluster, `id -> peer address`; only seeds an empty data dir.
+    #[serde(default)]
+    pub initial_cluster: BTreeMap<u64, SocketAddr>,
+    /// Join an existing cluster instead of bootstrapping one.
+    #[serde(default)]
+    pub join: bool,
+    /// Clients must `AUTH` with this password first, if set.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Most client connections at once (Redis: `maxclients` 10000).
+    #[serde(default = "default_max_clients")]
+    pub max_clients: usize,
+    /// Largest bulk string a client may send (Redis: 512 MiB).
+    #[serde(default = "default_max_bulk")]
+    pub max_bulk_bytes: usize,
+    /// Most requests parsed from one read before answering (pipelining bound).
+    #[serde(default = "default_max_pipeline")]
+    pub max_pipeline: usize,
+    /// Snapshot every this many applied entries.
+    #[serde(default = "default_snapshot_entries")]
+    pub snapshot_entries: u64,
+}
+
+fn default_max_clients() -> usize {
+    10_000
+}
+fn default_max_bulk() -> usize {
+    512 << 20
+}
+fn default_max_pipeline() -> usize {
+    1024
+}
+fn default_snapshot_entries() -> u64 {
+    100_000
+}
+
+impl ServerConfig {
+    /// Reads a TOML file.
+    pub fn from_file(path: &std::path::Path) -> anyhow::Result<ServerConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: ServerConfig = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the settings fit together.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.id == 0 {
+            bail!("--id must be at least 1");
+        }
+        if !self.join && !self.initial_cluster.is_empty() && !self.initial_cluster.contains_key(&self.id) {
+            bail!("--initial-cluster does not name this node (id {})", self.id);
+        }
+        Ok(())
+    }
+}
+
+/// Parses `1=127.0.0.1:7381,2=127.0.0.1:7382`.
+pub fn parse_cluster(text: &str) -> anyhow::Result<BTreeMap<u64, SocketAddr>> {
+    let mut out = BTreeMap::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part.split_once('=').with_context(|| format!("expected ID=ADDR, got {part:?}"))?;
+        let id: u64 = id.trim().parse().with_context(|| format!("bad node id {id:?}"))?;
+        let addr: SocketAddr = addr.trim().parse().with_context(|| format!("bad address {addr:?}"))?;
+        if out.insert(id, addr).is_some() {
+            bail!("node {id} named twice in the cluster");
+        }
+    }
+    Ok(out)
+}

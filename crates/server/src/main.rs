@@ -1,0 +1,228 @@
+//! The `raftkv` command: run a node, a local cluster, or an admin command.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use bytes::BytesMut;
+use clap::{Parser, Subcommand};
+use server::config::{ServerConfig, parse_cluster};
+use server::resp::{Frame, parse_reply};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Parser)]
+#[command(name = "raftkv", version, about = "A strongly consistent, Redis-compatible key-value store on Raft")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one node.
+    Server(ServerArgs),
+    /// A local cluster on this machine, for trying raftkv out.
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterCmd,
+    },
+    /// Send one command to a node and print the reply (e.g. `INFO raft`,
+    /// `RAFT.NODE ADD 4 127.0.0.1:7384 127.0.0.1:6384`).
+    Admin {
+        /// The node's client address.
+        #[arg(long, default_value = "127.0.0.1:6381")]
+        addr: SocketAddr,
+        /// The command and its arguments.
+        #[arg(required = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCmd {
+    /// Start a local cluster; Ctrl-C stops every node cleanly.
+    Up {
+        /// How many nodes.
+        #[arg(long, default_value_t = 3)]
+        nodes: u64,
+        /// Where the nodes keep their data (one directory each).
+        #[arg(long, default_value = "raftkv-data")]
+        dir: PathBuf,
+        /// Client port of node 1 (node i listens on base + i - 1; peers on base + 1000 + i - 1).
+        #[arg(long, default_value_t = 6381)]
+        base_port: u16,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// Read every setting from this TOML file.
+    #[arg(long, conflicts_with_all = ["id", "data_dir", "client_addr", "peer_addr"])]
+    config: Option<PathBuf>,
+    /// This node's id.
+    #[arg(long, required_unless_present = "config")]
+    id: Option<u64>,
+    /// Where the log and snapshots live.
+    #[arg(long, required_unless_present = "config")]
+    data_dir: Option<PathBuf>,
+    /// Address for Redis clients.
+    #[arg(long, required_unless_present = "config")]
+    client_addr: Option<SocketAddr>,
+    /// Address for peers.
+    #[arg(long, required_unless_present = "config")]
+    peer_addr: Option<SocketAddr>,
+    /// `1=127.0.0.1:7381,2=...`: the initial voters; only seeds an empty data dir.
+    #[arg(long)]
+    initial_cluster: Option<String>,
+    /// Join an existing cluster (add it there with `RAFT.NODE ADD`).
+    #[arg(long)]
+    join: bool,
+    /// Require `AUTH <password>`.
+    #[arg(long)]
+    password: Option<String>,
+}
+
+impl ServerArgs {
+    fn into_config(self) -> anyhow::Result<ServerConfig> {
+        if let Some(path) = self.config {
+            return ServerConfig::from_file(&path);
+        }
+        let (Some(id), Some(data_dir), Some(client_addr), Some(peer_addr)) =
+            (self.id, self.data_dir, self.client_addr, self.peer_addr)
+        else {
+            bail!("--id, --data-dir, --client-addr and --peer-addr are required without --config");
+        };
+        let initial_cluster = match self.initial_cluster {
+            Some(text) => parse_cluster(&text)?,
+            None if self.join => Default::default(),
+            None => [(id, peer_addr)].into_iter().collect(),
+        };
+        let config = ServerConfig {
+            id,
+            data_dir,
+            client_addr,
+            peer_addr,
+            initial_cluster,
+            join: self.join,
+            password: self.password,
+            max_clients: 10_000,
+            max_bulk_bytes: 512 << 20,
+            max_pipeline: 1024,
+            snapshot_entries: 100_000,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,raft=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Cmd::Server(args) => run_server(args.into_config()?).await,
+            Cmd::Cluster { action: ClusterCmd::Up { nodes, dir, base_port } } => {
+                cluster_up(nodes, dir, base_port).await
+            }
+            Cmd::Admin { addr, args } => admin(addr, args).await,
+        }
+    })
+}
+
+async fn run_server(config: ServerConfig) -> anyhow::Result<()> {
+    let server = server::Server::start(config).await?;
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    server.shutdown().await
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+async fn cluster_up(nodes: u64, dir: PathBuf, base_port: u16) -> anyhow::Result<()> {
+    if nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    let exe = std::env::current_exe().context("finding the raftkv binary")?;
+    let peer = |i: u64| format!("127.0.0.1:{}", base_port as u64 + 1000 + i - 1);
+    let client = |i: u64| format!("127.0.0.1:{}", base_port as u64 + i - 1);
+    let cluster: Vec<String> = (1..=nodes).map(|i| format!("{i}={}", peer(i))).collect();
+    let mut children = Vec::new();
+    for i in 1..=nodes {
+        let data = dir.join(format!("node{i}"));
+        let child = tokio::process::Command::new(&exe)
+            .arg("server")
+            .args(["--id", &i.to_string()])
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--client-addr", &client(i), "--peer-addr", &peer(i)])
+            .args(["--initial-cluster", &cluster.join(",")])
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting node {i}"))?;
+        println!("node {i}: clients {}  peers {}  data {}", client(i), peer(i), data.display());
+        children.push(child);
+    }
+    println!("\nraftkv cluster of {nodes} is up. Try:  redis-cli -c -p {base_port} set hello world");
+    println!("Ctrl-C stops every node.");
+    wait_for_signal().await?;
+    for child in &children {
+        if let Some(pid) = child.id() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+        }
+    }
+    for mut child in children {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
+    }
+    println!("stopped");
+    Ok(())
+}
+
+async fn admin(addr: SocketAddr, args: Vec<String>) -> anyhow::Result<()> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
+    let request = Frame::Array(Some(args.into_iter().map(|a| Frame::bulk(a.into_bytes())).collect()));
+    let mut out = BytesMut::new();
+    request.encode(2, &mut out);
+    stream.write_all(&out).await?;
+    let mut input = BytesMut::new();
+    loop {
+        if let Some(reply) = parse_reply(&mut input).map_err(|e| anyhow::anyhow!("{e}"))? {
+            print_reply(&reply, 0);
+            return if matches!(reply, Frame::Error(_)) { std::process::exit(1) } else { Ok(()) };
+        }
+        if stream.read_buf(&mut input).await? == 0 {
+            bail!("connection closed before a reply");
+        }
+    }
+}
+
+fn print_reply(frame: &Frame, depth: usize) {
+    let pad = "  ".repeat(depth);
+    match frame {
+        Frame::Simple(s) => println!("{pad}{s}"),
+        Frame::Error(e) => println!("{pad}(error) {e}"),
+        Frame::Integer(n) => println!("{pad}(integer) {n}"),
+        Frame::Bulk(Some(b)) => println!("{pad}{}", String::from_utf8_lossy(b)),
+        Frame::Bulk(None) | Frame::Null | Frame::Array(None) => println!("{pad}(nil)"),
+        Frame::Array(Some(items)) | Frame::Set(items) => items.iter().for_each(|f| print_reply(f, depth + 1)),
+        Frame::Map(pairs) => pairs.iter().for_each(|(k, v)| {
+            print_reply(k, depth);
+            print_reply(v, depth + 1);
+        }),
+        Frame::Double(d) => println!("{pad}{d}"),
+        Frame::Boolean(b) => println!("{pad}{b}"),
+    }
+}
