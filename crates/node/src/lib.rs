@@ -76,6 +76,6 @@ mod transport;
 pub use config::{NetworkConfig, NodeConfig, StorageConfig};
 pub use core::NodeStatus;
 pub use error::{NodeError, StartError};
-pub use node::Node;
+pub use node::{Node, Proposal};
 pub use state_machine::StateMachine;
 pub use transport::ChannelNetwork;

@@ -104,15 +104,19 @@ impl<SM: StateMachine> Node<SM> {
     /// elsewhere); [`NodeError::Unknown`] if the outcome could not be learned
     /// within the propose timeout.
     pub async fn propose(&self, command: Bytes) -> Result<SM::Output, NodeError> {
+        self.submit(command).await?.await
+    }
+
+    /// Hands `command` to the core and returns at once with the future of its
+    /// outcome. Commands submitted one after another from one task are
+    /// appended to the log in that order (what pipelining clients need),
+    /// while their outcomes can be awaited together.
+    pub async fn submit(&self, command: Bytes) -> Result<Proposal<SM::Output>, NodeError> {
         let (tx, rx) = oneshot::channel();
         if self.requests.send(Request::Propose { cmd: command, reply: tx }).await.is_err() {
             return Err(self.stopped());
         }
-        // The applier answers `Unknown` itself once the propose timeout passes.
-        match rx.await {
-            Ok(result) => result,
-            Err(_) => Err(NodeError::Unknown("the node stopped after the command was proposed")),
-        }
+        Ok(Proposal { rx })
     }
 
     /// A linearizable read (ReadIndex, thesis §6.4): `read` runs against the
@@ -218,6 +222,24 @@ impl<SM: StateMachine> Node<SM> {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         Ok(())
+    }
+}
+
+/// The outcome of a [`Node::submit`]ted command: the state machine's output
+/// once applied here, or why not. The applier answers
+/// [`NodeError::Unknown`] itself once the propose timeout passes.
+pub struct Proposal<O> {
+    rx: oneshot::Receiver<Result<O, NodeError>>,
+}
+
+impl<O> std::future::Future for Proposal<O> {
+    type Output = Result<O, NodeError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.rx).poll(cx).map(|result| match result {
+            Ok(outcome) => outcome,
+            Err(_) => Err(NodeError::Unknown("the node stopped after the command was proposed")),
+        })
     }
 }
 

@@ -89,3 +89,37 @@ pub fn parse_cluster(text: &str) -> anyhow::Result<BTreeMap<u64, SocketAddr>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_flag_parses_and_rejects_mistakes() {
+        let cluster = parse_cluster("1=127.0.0.1:7381, 2=127.0.0.1:7382").unwrap_or_default();
+        assert_eq!(cluster.len(), 2);
+        assert!(parse_cluster("1=127.0.0.1:7381,1=127.0.0.1:7382").is_err(), "a node named twice");
+        assert!(parse_cluster("x=127.0.0.1:1").is_err());
+        assert!(parse_cluster("1=nowhere").is_err());
+    }
+
+    #[test]
+    fn toml_file_has_the_flags_settings() {
+        let dir = std::env::temp_dir().join(format!("raftkv-config-test-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("node1.toml");
+        let text = r#"
+            id = 1
+            data_dir = "data/node1"
+            client_addr = "127.0.0.1:6381"
+            peer_addr = "127.0.0.1:7381"
+            initial_cluster = { 1 = "127.0.0.1:7381", 2 = "127.0.0.1:7382", 3 = "127.0.0.1:7383" }
+        "#;
+        std::fs::write(&path, text).unwrap_or_default();
+        let config = ServerConfig::from_file(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = config.unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(config.initial_cluster.len(), 3);
+        assert_eq!(config.max_clients, 10_000);
+    }
+}

@@ -38,8 +38,22 @@ pub struct Connection {
 
 /// How a command is answered.
 enum Outcome {
+    /// Already answered.
     Now(Frame),
+    /// A write to propose (the slot is for a redirect).
+    Write(RequestBody, u16),
+    /// A read of the store.
+    Read(Command, u16),
+    /// Anything else that needs the node; runs alone.
     Later(Reply),
+}
+
+/// What the commands of the current pipeline segment are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Segment {
+    Empty,
+    Writes,
+    Reads,
 }
 
 fn now_ms() -> u64 {
@@ -104,19 +118,64 @@ impl Connection {
         }
     }
 
-    /// Waits for every reply (concurrently, so writes are proposed together)
-    /// and encodes them in request order.
-    async fn answer(&mut self, replies: Vec<Outcome>, output: &mut BytesMut) {
-        let frames = futures::future::join_all(replies.into_iter().map(|outcome| async move {
-            match outcome {
-                Outcome::Now(frame) => frame,
-                Outcome::Later(reply) => reply.await,
+    /// Answers a pipeline in request order. Consecutive writes are proposed
+    /// one after another (so the log keeps their order) and awaited together
+    /// (so they share AppendEntries and fsyncs); consecutive reads run
+    /// together. Between a write and a read the pipeline waits, so every
+    /// command sees exactly the effects of the commands before it.
+    async fn answer(&mut self, outcomes: Vec<Outcome>, output: &mut BytesMut) {
+        let mut frames: Vec<Option<Frame>> = (0..outcomes.len()).map(|_| None).collect();
+        let mut segment: Vec<(usize, Reply)> = Vec::new();
+        let mut kind = Segment::Empty;
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            let wanted = match &outcome {
+                Outcome::Now(_) => kind,
+                Outcome::Write(..) => Segment::Writes,
+                Outcome::Read(..) => Segment::Reads,
+                Outcome::Later(_) => Segment::Empty,
+            };
+            if wanted != kind || wanted == Segment::Empty {
+                flush(&mut segment, &mut frames).await;
             }
-        }))
-        .await;
-        for frame in frames {
+            kind = wanted;
+            match outcome {
+                Outcome::Now(frame) => frames[i] = Some(frame),
+                Outcome::Write(body, slot) => segment.push((i, self.submit(body, slot).await)),
+                Outcome::Read(command, slot) => segment.push((i, self.read(command, slot))),
+                Outcome::Later(reply) => segment.push((i, reply)),
+            }
+        }
+        flush(&mut segment, &mut frames).await;
+        for frame in frames.into_iter().flatten() {
             frame.encode(self.version, output);
         }
+    }
+
+    /// Hands a write to the node now; the reply comes later.
+    async fn submit(&self, body: RequestBody, slot: u16) -> Reply {
+        let request = Request { client_id: kv::NO_SESSION, seq: 0, time_ms: now_ms(), body };
+        match self.shared.node.submit(Bytes::from(request.encode())).await {
+            Ok(proposal) => Box::pin(async move {
+                match proposal.await {
+                    Ok(response) => to_frame(response),
+                    Err(e) => node_error(&e, slot),
+                }
+            }),
+            Err(e) => Box::pin(std::future::ready(node_error(&e, slot))),
+        }
+    }
+
+    /// A read: linearizable unless the connection said READONLY.
+    fn read(&self, command: Command, slot: u16) -> Reply {
+        let (shared, readonly) = (self.shared.clone(), self.readonly);
+        Box::pin(async move {
+            let read = move |m: &crate::machine::KvMachine| m.store.read(&command, now_ms());
+            let result = if readonly { shared.node.local_read(read).await } else { shared.node.read(read).await };
+            match result {
+                Ok(response) => to_frame(response),
+                Err(e) => node_error(&e, slot),
+            }
+        })
     }
 
     fn dispatch(&mut self, args: Vec<Bytes>) -> Outcome {
@@ -187,7 +246,7 @@ impl Connection {
             Some((commands, false)) if commands.is_empty() => Outcome::Now(Frame::Array(Some(Vec::new()))),
             Some((commands, false)) => {
                 let slot = commands.iter().flat_map(|c| c.keys()).next().map_or(0, |k| key_slot(k));
-                Outcome::Later(propose(self.shared.clone(), RequestBody::Transaction(commands), slot))
+                Outcome::Write(RequestBody::Transaction(commands), slot)
             }
         }
     }
@@ -199,30 +258,19 @@ impl Connection {
         };
         let slot = command.keys().first().map_or(0, |k| key_slot(k));
         if command.is_write() {
-            return Outcome::Later(propose(self.shared.clone(), RequestBody::Command(command), slot));
+            Outcome::Write(RequestBody::Command(command), slot)
+        } else {
+            Outcome::Read(command, slot)
         }
-        let shared = self.shared.clone();
-        let readonly = self.readonly;
-        Outcome::Later(Box::pin(async move {
-            let read = move |m: &crate::machine::KvMachine| m.store.read(&command, now_ms());
-            let result = if readonly { shared.node.local_read(read).await } else { shared.node.read(read).await };
-            match result {
-                Ok(response) => to_frame(response),
-                Err(e) => node_error(&e, slot),
-            }
-        }))
     }
 }
 
-/// Proposes a write stamped with the leader's time and answers with its reply.
-fn propose(shared: Arc<Shared>, body: RequestBody, slot: u16) -> Reply {
-    Box::pin(async move {
-        let request = Request { client_id: kv::NO_SESSION, seq: 0, time_ms: now_ms(), body };
-        match shared.node.propose(Bytes::from(request.encode())).await {
-            Ok(response) => to_frame(response),
-            Err(e) => node_error(&e, slot),
-        }
-    })
+/// Waits for a segment's replies and puts them in their places.
+async fn flush(segment: &mut Vec<(usize, Reply)>, frames: &mut [Option<Frame>]) {
+    let (positions, replies): (Vec<usize>, Vec<Reply>) = std::mem::take(segment).into_iter().unzip();
+    for (i, frame) in positions.into_iter().zip(futures::future::join_all(replies).await) {
+        frames[i] = Some(frame);
+    }
 }
 
 /// The store's reply as a RESP frame.

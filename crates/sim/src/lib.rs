@@ -19,6 +19,7 @@
 pub mod cluster;
 pub mod harness;
 pub mod invariants;
+pub mod linearizability;
 pub mod network;
 pub mod node;
 
