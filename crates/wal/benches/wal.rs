@@ -29,6 +29,8 @@ use wal::{Op, Wal, WalOptions, WalWriter, WriterOptions};
 const ENTRY_PAYLOAD_BYTES: usize = 256;
 /// The encoded size of one such entry.
 const RECORD_BYTES: usize = ENTRY_PAYLOAD_BYTES + 25;
+/// Batch sizes measured by default; `WAL_BENCH_BATCHES=1,65536` picks others
+/// (65536 entries = 18 MB per sync, the size of the sequential workload's).
 const BATCHES: [u64; 4] = [1, 16, 256, 4096];
 /// Bytes per operation of the sequential-bandwidth workload.
 const SEQ_OP_BYTES: usize = 16 << 20;
@@ -221,7 +223,11 @@ fn main() {
     let root_dir = std::env::var("WAL_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
     let root = tempfile::tempdir_in(root_dir).unwrap();
     println!("WAL benchmark in {}, paired slices", root.path().display());
-    for batch in BATCHES {
+    let batches: Vec<u64> = match std::env::var("WAL_BENCH_BATCHES") {
+        Ok(list) => list.split(',').filter_map(|b| b.trim().parse().ok()).collect(),
+        Err(_) => BATCHES.to_vec(),
+    };
+    for batch in batches {
         let dir = root.path().join(format!("batch{batch}"));
         std::fs::create_dir_all(&dir).unwrap();
         report(batch, &paired(&dir, batch));
