@@ -80,7 +80,7 @@ async fn drive(leader: Arc<Node<Counter>>, proposers: usize, payload: Bytes, sec
             let mut samples = Vec::new();
             let mut done = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let sampled = done % 16 == 0;
+                let sampled = done.is_multiple_of(16);
                 let t = sampled.then(Instant::now);
                 if leader.propose(payload.clone()).await.is_ok() {
                     done += 1;

@@ -37,6 +37,25 @@ pub struct Config {
     pub snapshot_chunk_bytes: u64,
     /// Seed of this node's random election timeouts.
     pub seed: u64,
+    /// Deliberate bugs (test builds only).
+    #[cfg(feature = "planted-bugs")]
+    pub bugs: PlantedBugs,
+}
+
+/// Deliberate bugs a test can switch on, to show the checkers catch them.
+#[cfg(feature = "planted-bugs")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlantedBugs {
+    /// Grant a vote even if this term's vote went to another candidate.
+    pub vote_twice: bool,
+    /// Commit by counting replicas of entries of earlier terms (Figure 8).
+    pub commit_old_terms: bool,
+    /// Acknowledge appended entries before they are durable.
+    pub ack_before_persist: bool,
+    /// Serve reads at the leader's commit index without confirming leadership.
+    pub read_without_read_index: bool,
+    /// Do not append a no-op at the start of a term.
+    pub skip_noop: bool,
 }
 
 impl Config {
@@ -55,6 +74,8 @@ impl Config {
             max_apply_bytes: 64 << 20,
             snapshot_chunk_bytes: 1 << 20,
             seed: id,
+            #[cfg(feature = "planted-bugs")]
+            bugs: PlantedBugs::default(),
         }
     }
 

@@ -112,6 +112,8 @@ impl<S: Storage> Raft<S> {
         } else {
             // §5.2: one vote per term, first come first served.
             let free = self.vote == m.from || (self.vote == NO_NODE && self.leader_id == NO_NODE);
+            #[cfg(feature = "planted-bugs")]
+            let free = free || self.config.bugs.vote_twice;
             free && up_to_date
         };
         if granted && !rv.pre_vote {

@@ -163,6 +163,8 @@ mod types;
 
 pub use action::Action;
 pub use changes::ConfChange;
+#[cfg(feature = "planted-bugs")]
+pub use config::PlantedBugs;
 pub use config::{Config, ConfigError};
 pub use error::{LeaderHint, ProposeError, ReadError, StepError, TransferError};
 pub use log::RaftLog;

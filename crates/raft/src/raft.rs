@@ -197,6 +197,11 @@ impl<S: Storage> Raft<S> {
         if self.role != Role::Leader {
             return Err(ReadError::NotLeader(self.leader_hint()));
         }
+        #[cfg(feature = "planted-bugs")]
+        if self.config.bugs.read_without_read_index {
+            self.actions.push(Action::ReadReady { ctx, index: self.log.committed() });
+            return Ok(());
+        }
         if !self.committed_in_current_term() {
             self.reads.await_term_commit(ctx);
         } else {
@@ -387,6 +392,9 @@ impl<S: Storage> Raft<S> {
         // term — written after the hard state — is durable, everything waits.
         let term_durable = self.log.persisted() > 0 && self.log.term(self.log.persisted()) == Some(self.term);
         let after_persist = !early || (self.role == Role::Leader && !term_durable);
+        #[cfg(feature = "planted-bugs")]
+        let after_persist = after_persist
+            && !(self.config.bugs.ack_before_persist && matches!(body, MessageBody::AppendEntriesResponse(_)));
         if after_persist {
             self.flush_hard_state();
         }
@@ -514,7 +522,11 @@ impl<S: Storage> Raft<S> {
         self.last_quorum_check = self.now;
         let noop = Entry { term: self.term, index: self.log.last_index() + 1, payload: EntryPayload::Noop };
         self.flush_hard_state();
-        self.append_and_persist(vec![noop]);
+        #[cfg(feature = "planted-bugs")]
+        let noop_entries = if self.config.bugs.skip_noop { Vec::new() } else { vec![noop] };
+        #[cfg(not(feature = "planted-bugs"))]
+        let noop_entries = vec![noop];
+        self.append_and_persist(noop_entries);
         self.broadcast_append();
     }
 

@@ -103,6 +103,10 @@ pub struct Cluster {
     pub max_index: Index,
     /// Reads that completed: `(node index, ctx) -> Some(read index)`, or `None` if failed.
     pub reads: BTreeMap<(usize, u64), Option<Index>>,
+    /// For each read asked and not yet answered: the highest index committed
+    /// anywhere when it was asked. A linearizable read must not answer below
+    /// it (it began after those entries were committed).
+    read_floors: BTreeMap<(usize, u64), Index>,
     /// Background clients, each with the virtual time it wants to run next.
     pub(crate) tasks: Vec<(u64, Box<dyn crate::harness::Task>)>,
 }
@@ -131,6 +135,7 @@ impl Cluster {
             next_seq: 0,
             max_index: 0,
             reads: BTreeMap::new(),
+            read_floors: BTreeMap::new(),
             tasks: Vec::new(),
         };
         for i in 0..n {
@@ -380,6 +385,13 @@ impl Cluster {
                 }
             }
             Action::ReadReady { ctx, index } => {
+                if let Some(floor) = self.read_floors.remove(&(i, ctx))
+                    && index < floor
+                {
+                    self.fail(format!(
+                        "stale read: node {i} read at index {index}, but {floor} was committed before the read began"
+                    ));
+                }
                 self.reads.insert((i, ctx), Some(index));
             }
             Action::ReadFailed { ctx } => {
@@ -513,6 +525,20 @@ impl Cluster {
         self.drive(i);
         self.check(i);
         result
+    }
+
+    /// Asks node `i` for a linearizable read `ctx`; the answer lands in
+    /// [`Cluster::reads`] and is checked against what was committed when the
+    /// read began. Returns whether the node took it.
+    pub fn read_index(&mut self, i: usize, ctx: u64) -> bool {
+        let floor = self.invariants.committed_len();
+        let taken = self.with_raft(i, |r| r.read_index(ctx).is_ok()).unwrap_or(false);
+        if taken {
+            self.read_floors.insert((i, ctx), floor);
+        }
+        self.drive(i);
+        self.check(i);
+        taken
     }
 
     /// `(term, is_leader)` of node `i` (6.824's `GetState`); `None` if down.

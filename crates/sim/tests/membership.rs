@@ -17,6 +17,37 @@ fn voters(ids: &[NodeId]) -> impl Fn(&Membership) -> bool + '_ {
     move |m: &Membership| !m.is_joint() && m.voters == ids.iter().copied().collect::<BTreeSet<_>>()
 }
 
+/// Adds `new` as a voter as an operator would: `AddVoter` makes it a learner
+/// that the leader promotes once caught up; if leadership changes before
+/// that, the new leader does not know to promote it, so ask again until
+/// `voters` is the configuration everywhere.
+fn add_voter(c: &mut Cluster, new: NodeId, voters: &[NodeId]) {
+    let t0 = c.now;
+    loop {
+        // Whoever leads takes it; a refusal (already a voter, a change in
+        // flight, not the leader) just means look again later.
+        for i in 0..c.n() {
+            if c.with_raft(i, |r| r.propose_conf_change(ConfChange::AddVoter(new)).is_ok()) == Some(true) {
+                c.drive(i);
+            }
+        }
+        let deadline = c.now + 3_000;
+        while c.now < deadline {
+            let done = voters.iter().map(|&v| (v - 1) as usize).filter(|&i| c.is_connected(i)).all(|i| {
+                c.nodes[i].raft.as_ref().is_none_or(|r| {
+                    let m = r.membership();
+                    !m.is_joint() && m.voters == voters.iter().copied().collect::<BTreeSet<_>>()
+                })
+            });
+            if done {
+                return;
+            }
+            c.sleep(20);
+        }
+        assert!(c.now - t0 < 30_000, "seed {}: node {new} never became a voter", c.seed);
+    }
+}
+
 fn id(i: usize) -> NodeId {
     i as NodeId + 1
 }
@@ -41,11 +72,9 @@ fn grow_3_to_5_under_load() {
         c.one(cmd(1), 3, true);
         let (a, b) = (c.add_node(), c.add_node());
         load(&mut c, 100, 100);
-        c.propose_change(ConfChange::AddVoter(id(a)));
-        c.await_membership("1-4 voters", &[1, 2, 3, 4], voters(&[1, 2, 3, 4]));
+        add_voter(&mut c, id(a), &[1, 2, 3, 4]);
         load(&mut c, 200, 100);
-        c.propose_change(ConfChange::AddVoter(id(b)));
-        c.await_membership("1-5 voters", &[1, 2, 3, 4, 5], voters(&[1, 2, 3, 4, 5]));
+        add_voter(&mut c, id(b), &[1, 2, 3, 4, 5]);
         finish_load(&mut c);
         c.set_network(NetworkConfig::default());
         c.one(cmd(1000), 5, true);
@@ -85,10 +114,9 @@ fn replace_a_crashed_node() {
         let survivors: Vec<NodeId> = (0..3).filter(|&i| i != victim).map(id).collect();
         c.await_membership("victim removed", &survivors, voters(&survivors));
         let fresh = c.add_node();
-        c.propose_change(ConfChange::AddVoter(id(fresh)));
         let mut all = survivors.clone();
         all.push(id(fresh));
-        c.await_membership("replacement added", &all, voters(&all));
+        add_voter(&mut c, id(fresh), &all);
         // Survive losing one more of the new set: 2 of 3 still commit.
         let leader = c.check_one_leader();
         let other = (0..c.n()).find(|&i| i != leader && i != victim).unwrap_or(leader);
@@ -156,8 +184,7 @@ fn empty_node_catches_up_through_a_snapshot() {
             c.one(cmd(v), 3, true);
         }
         let fresh = c.add_node();
-        c.propose_change(ConfChange::AddVoter(id(fresh)));
-        c.await_membership("fresh node is a voter", &[1, 2, 3, 4], voters(&[1, 2, 3, 4]));
+        add_voter(&mut c, id(fresh), &[1, 2, 3, 4]);
         let index = c.one(cmd(1000), 4, true);
         let status = c.nodes[fresh].raft.as_ref().map(|r| r.status());
         let snapshot_index = status.as_ref().map_or(0, |s| s.snapshot_index);
