@@ -15,7 +15,8 @@ use crate::types::{Entry, HardState, Index};
 ///   a write handed out in a previous batch). One with
 ///   `after_persist: false` may leave at once: these are the leader's own
 ///   replication messages, which thesis §10.2.1 lets go out while the leader
-///   writes the same entries to its own disk.
+///   writes the same entries to its own disk (once its term is durable), and
+///   heartbeat answers, which vouch for nothing on disk.
 /// * [`Action::Apply`] entries are committed and already durable here: apply
 ///   them in order, whenever convenient.
 /// * [`Action::ReadReady`] may be served once the state machine has applied

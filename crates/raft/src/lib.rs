@@ -30,9 +30,9 @@
 //!      persist action handed out before it (in this list or an earlier one)
 //!      is durable (a vote, or an
 //!      acknowledgement of entries, must never precede the write it reports).
-//!      With `after_persist: false` (the leader's own replication traffic) it
-//!      may leave at once: the leader writes its log in parallel with sending
-//!      it (thesis §10.2.1).
+//!      With `after_persist: false` (the leader's replication traffic once its
+//!      term is durable, and heartbeat answers) it may leave at once: the
+//!      leader writes its log in parallel with sending it (thesis §10.2.1).
 //!    * [`Action::Apply`] entries are committed and durable here: apply them
 //!      in order.
 //!    * [`Action::ReadReady`]: serve the read once the state machine has
