@@ -19,7 +19,7 @@
 pub mod cluster;
 pub mod harness;
 pub mod invariants;
-pub mod linearizability;
+pub use lincheck as linearizability;
 pub mod network;
 pub mod node;
 

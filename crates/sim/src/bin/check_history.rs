@@ -3,7 +3,7 @@
 //! `cargo run -p sim --release --bin check_history -- FILE [--timeout-ms N] [--max-steps N]`
 //!
 //! FILE holds one operation per line in the JSON format documented in
-//! `sim::linearizability` (`-` reads standard input). Prints the verdict, with
+//! the `lincheck` crate (`-` reads standard input). Prints the verdict, with
 //! an explanation when the history is not linearizable, and exits 0 when it
 //! is linearizable, 1 when it is not, 2 when the budget ran out or the input
 //! could not be read.
@@ -13,7 +13,7 @@ use std::io::{self, BufRead, BufReader};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use sim::linearizability::{Budget, Verdict, check_with_stats, read_history};
+use lincheck::{Budget, Verdict, check_with_stats, read_history};
 
 const USAGE: &str = "usage: check_history FILE [--timeout-ms N] [--max-steps N]";
 

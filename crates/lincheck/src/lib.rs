@@ -1,5 +1,13 @@
 //! A linearizability checker for histories of key-value operations.
 //!
+//! It is its own crate so that every place that records histories can use it:
+//! the simulator (`sim`), the real-process chaos tests and the `raftkv
+//! check-history` command, without one depending on the other. It is written
+//! here rather than taken from crates.io because the checker is part of what
+//! the project promises (it is how we show the store is linearizable), and no
+//! maintained Rust crate checks Redis-style KV histories with unknown
+//! outcomes; the design follows Porcupine (Go) closely.
+//!
 //! A history is what clients saw: for each operation, when it was invoked,
 //! when (and whether) it completed, and its result. It is *linearizable*
 //! when every operation can be given a single point in time between its
@@ -92,7 +100,7 @@
 //! # Example
 //!
 //! ```
-//! use sim::linearizability::{check, Budget, History, Op, Operation, Verdict};
+//! use lincheck::{check, Budget, History, Op, Operation, Verdict};
 //!
 //! let put = |v: &str| Op::Put { key: "x".into(), value: v.into() };
 //! let get = |v: &str| Op::Get { key: "x".into(), result: Some(v.into()) };
@@ -113,6 +121,8 @@
 //! }
 //! # Ok::<(), String>(())
 //! ```
+
+#![forbid(unsafe_code)]
 
 mod explain;
 mod history;
