@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use bytes::BytesMut;
 use clap::{Parser, Subcommand};
-use server::config::{ServerConfig, parse_cluster};
-use server::resp::{Frame, parse_reply};
+use raftkv::config::{ServerConfig, parse_cluster};
+use raftkv::resp::{Frame, parse_reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Parser)]
@@ -136,7 +136,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run_server(config: ServerConfig) -> anyhow::Result<()> {
-    let server = server::Server::start(config).await?;
+    let server = raftkv::Server::start(config).await?;
     wait_for_signal().await?;
     tracing::info!("shutting down");
     server.shutdown().await

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Cluster, bulk, field};
-use server::resp::Frame;
+use raftkv::resp::Frame;
 
 const ELECTION: Duration = Duration::from_secs(10);
 
@@ -26,7 +26,7 @@ fn commands_redirects_and_info() {
     // A follower redirects key commands to the leader, like Redis Cluster.
     let follower = (leader + 1) % 3;
     let mut f = c.client(follower);
-    let expected = format!("MOVED {} {}", server::slot::key_slot(b"k"), c.nodes[leader].client);
+    let expected = format!("MOVED {} {}", raftkv::slot::key_slot(b"k"), c.nodes[leader].client);
     assert_eq!(f.call(&["GET", "k"]).unwrap(), Frame::Error(expected));
     // READONLY allows (possibly stale) reads from the follower; this one has caught up.
     assert_eq!(f.call(&["READONLY"]).unwrap(), Frame::ok());
