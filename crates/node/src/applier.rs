@@ -1,6 +1,7 @@
 //! The applier: applies committed entries to the state machine in log order
-//! on its own thread, answers the proposals waiting for them, serves reads
-//! once their read index is applied, and takes and restores snapshots.
+//! on its own thread, answers the proposals waiting for them, publishes the
+//! applied index (readers wait for it, see [`SharedMachine`]), and takes and
+//! restores snapshots.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -12,13 +13,11 @@ use tokio::sync::{mpsc, oneshot};
 use crate::backend::{LogStorage, Persister, SnapshotReader};
 use crate::core::Internal;
 use crate::error::NodeError;
+use crate::shared::SharedMachine;
 use crate::state_machine::StateMachine;
 
 /// Where a proposal's outcome goes.
 pub(crate) type Reply<SM> = oneshot::Sender<Result<<SM as StateMachine>::Output, NodeError>>;
-
-/// A read to run against the state machine once it has applied `index`.
-pub(crate) type ReadFn<SM> = Box<dyn FnOnce(&SM) + Send>;
 
 /// What the core and the node handle tell the applier.
 pub(crate) enum ApplierMsg<SM: StateMachine> {
@@ -30,8 +29,6 @@ pub(crate) enum ApplierMsg<SM: StateMachine> {
     Sweep(Instant),
     /// Committed entries, in order.
     Apply(Vec<Entry>),
-    /// Run once `index` is applied.
-    Read { index: Index, read: ReadFn<SM> },
     /// Restore the state machine from the snapshot storage now holds.
     Restore(SnapshotMeta),
     /// Take a snapshot now.
@@ -39,7 +36,7 @@ pub(crate) enum ApplierMsg<SM: StateMachine> {
 }
 
 pub(crate) struct Applier<SM: StateMachine> {
-    pub sm: SM,
+    pub sm: Arc<SharedMachine<SM>>,
     pub applied: Index,
     pub last_snapshot: Index,
     pub snapshot_entries: u64,
@@ -49,12 +46,19 @@ pub(crate) struct Applier<SM: StateMachine> {
     pending: BTreeMap<Index, (Term, Reply<SM>)>,
     /// Deadlines of pending proposals, in registration (so deadline) order.
     deadlines: VecDeque<(Instant, Index)>,
-    reads: VecDeque<(Index, ReadFn<SM>)>,
+}
+
+/// However the applier ends (its inbox closed, a fatal error, a panic in
+/// `apply`), readers waiting for entries it will never apply are told.
+impl<SM: StateMachine> Drop for Applier<SM> {
+    fn drop(&mut self) {
+        self.sm.close();
+    }
 }
 
 impl<SM: StateMachine> Applier<SM> {
     pub fn new(
-        sm: SM,
+        sm: Arc<SharedMachine<SM>>,
         applied: Index,
         snapshot_entries: u64,
         storage: LogStorage,
@@ -71,7 +75,6 @@ impl<SM: StateMachine> Applier<SM> {
             core,
             pending: BTreeMap::new(),
             deadlines: VecDeque::new(),
-            reads: VecDeque::new(),
         }
     }
 
@@ -96,17 +99,16 @@ impl<SM: StateMachine> Applier<SM> {
             }
             ApplierMsg::Sweep(now) => self.expire(now),
             ApplierMsg::Apply(entries) => {
+                let sm = self.sm.clone();
+                let mut sm = sm.write()?;
                 for entry in entries {
-                    self.apply(entry);
+                    self.apply(&mut sm, entry);
                 }
-                self.serve_reads();
+                drop(sm);
+                self.sm.publish_applied(self.applied);
                 if self.applied >= self.last_snapshot + self.snapshot_entries {
                     self.take_snapshot()?;
                 }
-            }
-            ApplierMsg::Read { index, read } => {
-                self.reads.push_back((index, read));
-                self.serve_reads();
             }
             ApplierMsg::Restore(meta) => self.restore(meta)?,
             ApplierMsg::SnapshotNow => self.take_snapshot()?,
@@ -114,9 +116,9 @@ impl<SM: StateMachine> Applier<SM> {
         Ok(())
     }
 
-    fn apply(&mut self, entry: Entry) {
+    fn apply(&mut self, sm: &mut SM, entry: Entry) {
         let mut output = match &entry.payload {
-            EntryPayload::Command(data) => Some(self.sm.apply(entry.index, data)),
+            EntryPayload::Command(data) => Some(sm.apply(entry.index, data)),
             _ => None,
         };
         self.applied = entry.index;
@@ -150,19 +152,6 @@ impl<SM: StateMachine> Applier<SM> {
         }
     }
 
-    fn serve_reads(&mut self) {
-        let applied = self.applied;
-        let mut waiting = VecDeque::new();
-        while let Some((index, read)) = self.reads.pop_front() {
-            if index <= applied {
-                read(&self.sm);
-            } else {
-                waiting.push_back((index, read));
-            }
-        }
-        self.reads = waiting;
-    }
-
     /// Writes the state machine out as a snapshot at the applied index and
     /// hands it to the core to install and compact the log.
     fn take_snapshot(&mut self) -> Result<(), NodeError> {
@@ -175,7 +164,7 @@ impl<SM: StateMachine> Applier<SM> {
             return Ok(());
         };
         let mut sink = self.persister.begin_snapshot(meta.clone())?;
-        self.sm.snapshot(&mut sink).map_err(|e| NodeError::Storage(format!("snapshot: {e}")))?;
+        self.sm.snapshot_view()?.snapshot(&mut sink).map_err(|e| NodeError::Storage(format!("snapshot: {e}")))?;
         let done = sink.finish()?;
         tracing::info!(index = meta.index, term = meta.term, "snapshot taken");
         self.last_snapshot = meta.index;
@@ -189,7 +178,10 @@ impl<SM: StateMachine> Applier<SM> {
 
     fn restore(&mut self, meta: SnapshotMeta) -> Result<(), NodeError> {
         let mut reader = SnapshotReader::new(&self.storage);
-        self.sm.restore(&mut reader).map_err(|e| NodeError::Storage(format!("restoring the snapshot: {e}")))?;
+        self.sm
+            .write()?
+            .restore(&mut reader)
+            .map_err(|e| NodeError::Storage(format!("restoring the snapshot: {e}")))?;
         self.applied = meta.index;
         self.last_snapshot = meta.index;
         // Proposals the snapshot covers may or may not be in it.
@@ -197,7 +189,7 @@ impl<SM: StateMachine> Applier<SM> {
         for (_, (_, reply)) in std::mem::replace(&mut self.pending, later) {
             let _ = reply.send(Err(NodeError::Unknown("a snapshot from the leader replaced the log")));
         }
-        self.serve_reads();
+        self.sm.publish_applied(self.applied);
         tracing::info!(index = meta.index, "state machine restored from snapshot");
         self.core.send(Internal::Restored(meta)).map_err(|_| NodeError::Stopped)
     }

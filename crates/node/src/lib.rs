@@ -40,10 +40,13 @@
 //!   crate: persists go to the WAL's group-commit writer thread; the leader's
 //!   replication messages leave at once; every other message waits until the
 //!   writes before it are durable.
-//! * **The applier thread** applies committed entries in order, answers each
-//!   proposal with its output, serves reads once their read index is applied,
-//!   and takes snapshots by policy ([`NodeConfig::snapshot_entries`]) or on
+//! * **The applier thread** applies committed entries in order (under the
+//!   write lock of the state machine), answers each proposal with its output,
+//!   publishes the applied index, and takes snapshots by policy ([`NodeConfig::snapshot_entries`]) or on
 //!   request, writing them straight to a snapshot file (never one buffer).
+//! * **Reads** run on the reader's own task, under the read lock, once the
+//!   published applied index reaches their read index: a read costs no trip
+//!   to the applier thread.
 //! * **The transport** (see `transport.rs`): one TCP connection per peer
 //!   direction, a handshake naming cluster, node and client address, frames
 //!   of the versioned [`codec`], bounded coalescing writer queues, reconnect
@@ -70,6 +73,7 @@ mod config;
 mod core;
 mod error;
 mod node;
+mod shared;
 mod state_machine;
 mod transport;
 

@@ -13,6 +13,7 @@ use crate::backend::{LogStorage, Persister, SnapshotReader, bootstrap_entry};
 use crate::config::{NetworkConfig, NodeConfig, StorageConfig};
 use crate::core::{Core, Internal, NodeStatus, Request};
 use crate::error::{NodeError, StartError};
+use crate::shared::SharedMachine;
 use crate::state_machine::StateMachine;
 use crate::transport::{TcpHandle, TcpSettings, TcpTransport, Transport};
 
@@ -26,6 +27,8 @@ pub struct Node<SM: StateMachine> {
     id: NodeId,
     requests: mpsc::Sender<Request<SM::Output>>,
     applier: mpsc::UnboundedSender<ApplierMsg<SM>>,
+    /// The state machine, shared with the applier: reads run on the caller's task.
+    sm: Arc<SharedMachine<SM>>,
     fatal: Arc<Mutex<Option<String>>>,
     propose_timeout: std::time::Duration,
     core: Option<tokio::task::JoinHandle<()>>,
@@ -53,8 +56,9 @@ impl<SM: StateMachine> Node<SM> {
         let (transport, channel) = start_transport(&config, peer_tx).await?;
         let persister = Arc::new(persister);
         let (applier_tx, applier_rx) = mpsc::unbounded_channel();
+        let sm = Arc::new(SharedMachine::new(sm, snapshot.index));
         let applier =
-            Applier::new(sm, snapshot.index, config.snapshot_entries, storage, persister.clone(), internal_tx);
+            Applier::new(sm.clone(), snapshot.index, config.snapshot_entries, storage, persister.clone(), internal_tx);
         let applier_thread = std::thread::Builder::new()
             .name(format!("raft-applier-{}", config.id))
             .spawn(move || applier.run(applier_rx))
@@ -71,6 +75,7 @@ impl<SM: StateMachine> Node<SM> {
             id: config.id,
             requests,
             applier: applier_tx,
+            sm,
             fatal,
             propose_timeout: config.propose_timeout,
             core: Some(handle),
@@ -124,12 +129,7 @@ impl<SM: StateMachine> Node<SM> {
     /// was asked. Reads that arrive together share one leadership check.
     pub async fn read<R: Send + 'static>(&self, read: impl FnOnce(&SM) -> R + Send + 'static) -> Result<R, NodeError> {
         let index = self.ask(|reply| Request::ReadIndex { reply }).await??;
-        let (tx, rx) = oneshot::channel();
-        let read = Box::new(move |sm: &SM| {
-            let _ = tx.send(read(sm));
-        });
-        self.applier.send(ApplierMsg::Read { index, read }).map_err(|_| self.stopped())?;
-        rx.await.map_err(|_| self.stopped())
+        self.sm.read_at(index, read).await
     }
 
     /// A read of this node's state machine as it is now, without asking the
@@ -139,12 +139,7 @@ impl<SM: StateMachine> Node<SM> {
         &self,
         read: impl FnOnce(&SM) -> R + Send + 'static,
     ) -> Result<R, NodeError> {
-        let (tx, rx) = oneshot::channel();
-        let read = Box::new(move |sm: &SM| {
-            let _ = tx.send(read(sm));
-        });
-        self.applier.send(ApplierMsg::Read { index: 0, read }).map_err(|_| self.stopped())?;
-        rx.await.map_err(|_| self.stopped())
+        self.sm.read_at(0, read).await
     }
 
     /// Adds `id` as a voter: it joins as a learner, catches up (by snapshot if
@@ -171,14 +166,8 @@ impl<SM: StateMachine> Node<SM> {
     }
 
     async fn wait_applied(&self, index: Index) -> Result<(), NodeError> {
-        let (tx, rx) = oneshot::channel();
-        let read = Box::new(move |_: &SM| {
-            let _ = tx.send(());
-        });
-        self.applier.send(ApplierMsg::Read { index, read }).map_err(|_| self.stopped())?;
-        match tokio::time::timeout(self.propose_timeout, rx).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(self.stopped()),
+        match tokio::time::timeout(self.propose_timeout, self.sm.read_at(index, |_| ())).await {
+            Ok(result) => result,
             Err(_) => Err(NodeError::Unknown("timed out waiting for the change to apply")),
         }
     }

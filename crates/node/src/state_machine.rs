@@ -4,11 +4,14 @@ use std::io;
 
 use raft::Index;
 
-/// The replicated state machine. The node calls it from one task, in log
-/// order, exactly once per committed command — across restarts too, because
-/// after a restart it is restored from the latest snapshot and only the
-/// commands after it are applied again.
-pub trait StateMachine: Send + 'static {
+/// The replicated state machine. The node applies commands from one thread,
+/// in log order, exactly once per committed command — across restarts too,
+/// because after a restart it is restored from the latest snapshot and only
+/// the commands after it are applied again. Reads ([`Node::read`]) run on
+/// the readers' tasks, between applies, so the state machine is `Sync`.
+///
+/// [`Node::read`]: crate::Node::read
+pub trait StateMachine: Send + Sync + 'static {
     /// What applying a command returns to its proposer.
     type Output: Send + 'static;
 
