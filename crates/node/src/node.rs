@@ -127,18 +127,29 @@ impl<SM: StateMachine> Node<SM> {
     /// A linearizable read (ReadIndex, thesis §6.4): `read` runs against the
     /// state machine once it has applied everything committed when the read
     /// was asked. Reads that arrive together share one leadership check.
-    pub async fn read<R: Send + 'static>(&self, read: impl FnOnce(&SM) -> R + Send + 'static) -> Result<R, NodeError> {
-        let index = self.ask(|reply| Request::ReadIndex { reply }).await??;
+    pub async fn read<R>(&self, read: impl FnOnce(&SM) -> R) -> Result<R, NodeError> {
+        let index = self.read_index().await?;
+        self.sm.read_at(index, read).await
+    }
+
+    /// The first half of [`Node::read`]: confirms leadership and returns the
+    /// index a linearizable read must wait for. Many reads invoked before this
+    /// call may share its answer ([`Node::read_at`] each).
+    pub async fn read_index(&self) -> Result<Index, NodeError> {
+        self.ask(|reply| Request::ReadIndex { reply }).await?
+    }
+
+    /// The second half of [`Node::read`]: runs `read` once everything up to
+    /// `index` (from [`Node::read_index`]) is applied here. With index 0 it is
+    /// [`Node::local_read`].
+    pub async fn read_at<R>(&self, index: Index, read: impl FnOnce(&SM) -> R) -> Result<R, NodeError> {
         self.sm.read_at(index, read).await
     }
 
     /// A read of this node's state machine as it is now, without asking the
     /// leader: possibly stale (what Redis Cluster's `READONLY` allows), but
     /// served by any node.
-    pub async fn local_read<R: Send + 'static>(
-        &self,
-        read: impl FnOnce(&SM) -> R + Send + 'static,
-    ) -> Result<R, NodeError> {
+    pub async fn local_read<R>(&self, read: impl FnOnce(&SM) -> R) -> Result<R, NodeError> {
         self.sm.read_at(0, read).await
     }
 

@@ -1,6 +1,7 @@
 //! One client connection: parse what is buffered, answer in order, read more.
 //! Requests pipelined in one read are proposed together (their writes share
-//! AppendEntries and fsyncs) and answered in order.
+//! AppendEntries and fsyncs), a run of pipelined reads shares one ReadIndex,
+//! and everything is answered in order.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -126,6 +127,7 @@ impl Connection {
     async fn answer(&mut self, outcomes: Vec<Outcome>, output: &mut BytesMut) {
         let mut frames: Vec<Option<Frame>> = (0..outcomes.len()).map(|_| None).collect();
         let mut segment: Vec<(usize, Reply)> = Vec::new();
+        let mut reads: Vec<(usize, Command, u16)> = Vec::new();
         let mut kind = Segment::Empty;
         for (i, outcome) in outcomes.into_iter().enumerate() {
             let wanted = match &outcome {
@@ -135,16 +137,18 @@ impl Connection {
                 Outcome::Later(_) => Segment::Empty,
             };
             if wanted != kind || wanted == Segment::Empty {
+                self.read_all(&mut reads, &mut frames).await;
                 flush(&mut segment, &mut frames).await;
             }
             kind = wanted;
             match outcome {
                 Outcome::Now(frame) => frames[i] = Some(frame),
                 Outcome::Write(body, slot) => segment.push((i, self.submit(body, slot).await)),
-                Outcome::Read(command, slot) => segment.push((i, self.read(command, slot))),
+                Outcome::Read(command, slot) => reads.push((i, command, slot)),
                 Outcome::Later(reply) => segment.push((i, reply)),
             }
         }
+        self.read_all(&mut reads, &mut frames).await;
         flush(&mut segment, &mut frames).await;
         for frame in frames.into_iter().flatten() {
             frame.encode(self.version, output);
@@ -165,17 +169,38 @@ impl Connection {
         }
     }
 
-    /// A read: linearizable unless the connection said READONLY.
-    fn read(&self, command: Command, slot: u16) -> Reply {
-        let (shared, readonly) = (self.shared.clone(), self.readonly);
-        Box::pin(async move {
-            let read = move |m: &crate::machine::KvMachine| m.store.read(&command, now_ms());
-            let result = if readonly { shared.node.local_read(read).await } else { shared.node.read(read).await };
-            match result {
-                Ok(response) => to_frame(response),
-                Err(e) => node_error(&e, slot),
+    /// Answers a run of reads, all invoked before it starts: linearizable
+    /// (one ReadIndex for the run, thesis §6.4) unless the connection said
+    /// READONLY, and all served under one read of the store.
+    async fn read_all(&self, reads: &mut Vec<(usize, Command, u16)>, frames: &mut [Option<Frame>]) {
+        if reads.is_empty() {
+            return;
+        }
+        let reads = std::mem::take(reads);
+        let node = &self.shared.node;
+        let index = if self.readonly { Ok(0) } else { node.read_index().await };
+        let answers = match index {
+            Ok(index) => {
+                let now = now_ms();
+                let read = |m: &crate::machine::KvMachine| -> Vec<Frame> {
+                    reads.iter().map(|(_, command, _)| to_frame(m.store.read(command, now))).collect()
+                };
+                node.read_at(index, read).await
             }
-        })
+            Err(e) => Err(e),
+        };
+        match answers {
+            Ok(answers) => {
+                for ((i, _, _), frame) in reads.iter().zip(answers) {
+                    frames[*i] = Some(frame);
+                }
+            }
+            Err(e) => {
+                for (i, _, slot) in &reads {
+                    frames[*i] = Some(node_error(&e, *slot));
+                }
+            }
+        }
     }
 
     fn dispatch(&mut self, args: Vec<Bytes>) -> Outcome {
