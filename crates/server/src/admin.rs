@@ -41,15 +41,40 @@ pub fn connection_command(conn: &mut Connection, name: &str, args: &[Bytes]) -> 
         "AUTH" => auth(conn, &args[1..]),
         "HELLO" => hello(conn, &args[1..]),
         "CLIENT" => client(conn, args),
-        "COMMAND" => match args.get(1).map(|a| text(a).to_ascii_uppercase()).as_deref() {
-            Some("COUNT") => Frame::Integer(0),
-            // Enough for redis-cli: no docs means no hints, not an error.
-            _ => Frame::Array(Some(Vec::new())),
-        },
+        "COMMAND" => command_table(args),
         "CONFIG" => config(args),
         _ => return None,
     };
     Some(frame)
+}
+
+/// `COMMAND [COUNT | LIST | INFO name... | DOCS [name...]]`, from the
+/// command table.
+fn command_table(args: &[Bytes]) -> Frame {
+    use crate::commands::{COMMANDS, docs, find, info};
+    let names = args.get(2..).unwrap_or_default();
+    match args.get(1).map(|a| text(a).to_ascii_uppercase()).as_deref() {
+        None => Frame::Array(Some(COMMANDS.iter().map(info).collect())),
+        Some("COUNT") if args.len() == 2 => Frame::Integer(COMMANDS.len() as i64),
+        Some("LIST") if args.len() == 2 => Frame::Array(Some(COMMANDS.iter().map(|c| Frame::bulk(c.name)).collect())),
+        Some("INFO") => {
+            let all = || COMMANDS.iter().map(info).collect();
+            let named = || names.iter().map(|n| find(n).map_or(Frame::Null, info)).collect();
+            Frame::Array(Some(if names.is_empty() { all() } else { named() }))
+        }
+        Some("DOCS") => {
+            let wanted: Vec<_> = if names.is_empty() {
+                COMMANDS.iter().collect()
+            } else {
+                names.iter().filter_map(|n| find(n)).collect()
+            };
+            Frame::Map(wanted.into_iter().map(|c| (Frame::bulk(c.name), docs(c))).collect())
+        }
+        _ => Frame::Error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
+            args.get(1).map(text).unwrap_or_default()
+        )),
+    }
 }
 
 fn auth(conn: &mut Connection, args: &[Bytes]) -> Frame {
