@@ -37,6 +37,11 @@ pub struct ServerConfig {
     /// Most requests parsed from one read before answering (pipelining bound).
     #[serde(default = "default_max_pipeline")]
     pub max_pipeline: usize,
+    /// Most bytes one connection may have buffered of requests not yet
+    /// complete (Redis: `client-query-buffer-limit`, 1 GiB); a client past it
+    /// is told so and disconnected.
+    #[serde(default = "default_max_request")]
+    pub max_request_bytes: usize,
     /// Snapshot every this many applied entries.
     #[serde(default = "default_snapshot_entries")]
     pub snapshot_entries: u64,
@@ -50,6 +55,9 @@ fn default_max_bulk() -> usize {
 }
 fn default_max_pipeline() -> usize {
     1024
+}
+fn default_max_request() -> usize {
+    1 << 30
 }
 fn default_snapshot_entries() -> u64 {
     100_000
@@ -68,6 +76,12 @@ impl ServerConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.id == 0 {
             bail!("--id must be at least 1");
+        }
+        if self.max_request_bytes < self.max_bulk_bytes {
+            bail!("--max-request-bytes must be at least --max-bulk-bytes");
+        }
+        if self.max_clients == 0 || self.max_pipeline == 0 {
+            bail!("--max-clients and --max-pipeline must be at least 1");
         }
         if !self.join && !self.initial_cluster.is_empty() && !self.initial_cluster.contains_key(&self.id) {
             bail!("--initial-cluster does not name this node (id {})", self.id);
@@ -121,5 +135,6 @@ mod tests {
         let config = config.unwrap_or_else(|e| panic!("{e:#}"));
         assert_eq!(config.initial_cluster.len(), 3);
         assert_eq!(config.max_clients, 10_000);
+        assert_eq!(config.max_request_bytes, 1 << 30);
     }
 }

@@ -116,6 +116,13 @@ impl Connection {
             if self.stream.read_buf(&mut input).await? == 0 {
                 return Ok(());
             }
+            if input.len() > self.shared.config.max_request_bytes {
+                // Like Redis past `client-query-buffer-limit`: drop this client only.
+                let error = Frame::Error("ERR Protocol error: query buffer limit reached".into());
+                error.encode(self.version, &mut output);
+                self.stream.write_all(&output).await?;
+                return Ok(());
+            }
         }
     }
 

@@ -80,6 +80,22 @@ struct ServerArgs {
     /// Require `AUTH <password>`.
     #[arg(long)]
     password: Option<String>,
+    /// Most client connections at once (Redis's `maxclients`).
+    #[arg(long, default_value_t = 10_000)]
+    max_clients: usize,
+    /// Largest bulk string a client may send (Redis's `proto-max-bulk-len`).
+    #[arg(long, default_value_t = 512 << 20)]
+    max_bulk_bytes: usize,
+    /// Most bytes of incomplete requests one connection may buffer (Redis's
+    /// `client-query-buffer-limit`).
+    #[arg(long, default_value_t = 1 << 30)]
+    max_request_bytes: usize,
+    /// Most pipelined requests taken from one connection before answering.
+    #[arg(long, default_value_t = 1024)]
+    max_pipeline: usize,
+    /// Snapshot the store every this many applied entries.
+    #[arg(long, default_value_t = 100_000)]
+    snapshot_entries: u64,
 }
 
 impl ServerArgs {
@@ -105,10 +121,11 @@ impl ServerArgs {
             initial_cluster,
             join: self.join,
             password: self.password,
-            max_clients: 10_000,
-            max_bulk_bytes: 512 << 20,
-            max_pipeline: 1024,
-            snapshot_entries: 100_000,
+            max_clients: self.max_clients,
+            max_bulk_bytes: self.max_bulk_bytes,
+            max_request_bytes: self.max_request_bytes,
+            max_pipeline: self.max_pipeline,
+            snapshot_entries: self.snapshot_entries,
         };
         config.validate()?;
         Ok(config)

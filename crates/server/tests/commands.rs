@@ -327,12 +327,13 @@ fn connection_and_server_commands() {
     assert_eq!(l.read_reply().unwrap(), None, "QUIT closes the connection");
 }
 
-#[test]
-fn a_password_is_required_when_configured() {
+/// One node on its own (it elects itself), started with `flags`.
+fn single_node(flags: &[&str]) -> (KillOnDrop, std::net::SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let (client, peer) = (common::free_port(), common::free_port());
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_raftkv"))
-        .args(["server", "--id", "1", "--password", "s3cret"])
+        .args(["server", "--id", "1"])
+        .args(flags)
         .arg("--data-dir")
         .arg(dir.path())
         .args(["--client-addr", &format!("127.0.0.1:{client}"), "--peer-addr", &format!("127.0.0.1:{peer}")])
@@ -340,16 +341,60 @@ fn a_password_is_required_when_configured() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let _child = KillOnDrop(child);
-    let addr = format!("127.0.0.1:{client}").parse().unwrap();
+    (KillOnDrop(child), format!("127.0.0.1:{client}").parse().unwrap(), dir)
+}
+
+fn connect(addr: std::net::SocketAddr) -> Client {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut conn = loop {
+    loop {
         match Client::connect(addr) {
-            Ok(conn) => break conn,
+            Ok(conn) => return conn,
             Err(e) => assert!(Instant::now() < deadline, "{e}"),
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn limits_are_configurable_and_a_client_past_one_is_dropped_alone() {
+    let flags = ["--max-clients", "2", "--max-bulk-bytes", "1024", "--max-request-bytes", "4096"];
+    let (_node, addr, _dir) = single_node(&flags);
+    let mut first = connect(addr);
+    assert_eq!(first.call(&["PING"]).unwrap(), Frame::Simple("PONG".into()));
+    let mut second = connect(addr);
+    let mut third = Client::connect(addr).unwrap();
+    assert_eq!(third.read_reply().unwrap(), Some(err("ERR max number of clients reached")));
+    assert_eq!(third.read_reply().unwrap(), None, "the third client is turned away");
+    // A bulk string over the limit: refused, and that connection closed.
+    second.send_raw(b"*2\r\n$4\r\nECHO\r\n$2000\r\n").unwrap();
+    assert_eq!(second.read_reply().unwrap(), Some(err("ERR Protocol error: invalid bulk length")));
+    assert_eq!(second.read_reply().unwrap(), None);
+    // A request that never ends, past the request limit: the same. (Its
+    // slot is free once the server has let go of the second client.)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut endless = loop {
+        let mut c = connect(addr);
+        if c.call(&["PING"]).unwrap() == Frame::Simple("PONG".into()) {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "the second client's slot was never freed");
+        std::thread::sleep(Duration::from_millis(20));
     };
+    let mut request = b"*1000\r\n".to_vec();
+    for _ in 0..500 {
+        request.extend_from_slice(b"$5\r\nhello\r\n");
+    }
+    endless.send_raw(&request).unwrap();
+    assert_eq!(endless.read_reply().unwrap(), Some(err("ERR Protocol error: query buffer limit reached")));
+    assert_eq!(endless.read_reply().unwrap(), None);
+    // Everyone else is still served.
+    assert_eq!(first.call(&["ECHO", "still here"]).unwrap(), bulk("still here"));
+}
+
+#[test]
+fn a_password_is_required_when_configured() {
+    let (_node, addr, _dir) = single_node(&["--password", "s3cret"]);
+    let mut conn = connect(addr);
     let noauth = err("NOAUTH Authentication required.");
     run(
         &mut conn,
