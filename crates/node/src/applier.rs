@@ -39,13 +39,31 @@ pub(crate) struct Applier<SM: StateMachine> {
     pub sm: Arc<SharedMachine<SM>>,
     pub applied: Index,
     pub last_snapshot: Index,
-    pub snapshot_entries: u64,
+    /// The snapshot policy: entries, or command bytes, since the last one.
+    pub policy: SnapshotPolicy,
+    /// Command bytes applied since the last snapshot.
+    bytes_since_snapshot: u64,
     pub storage: LogStorage,
     pub persister: Arc<Persister>,
     pub core: mpsc::UnboundedSender<Internal>,
     pending: BTreeMap<Index, (Term, Reply<SM>)>,
     /// Deadlines of pending proposals, in registration (so deadline) order.
     deadlines: VecDeque<(Instant, Index)>,
+}
+
+/// When the applier takes a snapshot by itself.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SnapshotPolicy {
+    /// Entries applied since the last snapshot.
+    pub entries: u64,
+    /// Command bytes applied since the last snapshot.
+    pub bytes: u64,
+}
+
+impl SnapshotPolicy {
+    fn is_due(&self, entries: u64, bytes: u64) -> bool {
+        entries >= self.entries || bytes >= self.bytes
+    }
 }
 
 /// However the applier ends (its inbox closed, a fatal error, a panic in
@@ -60,7 +78,7 @@ impl<SM: StateMachine> Applier<SM> {
     pub fn new(
         sm: Arc<SharedMachine<SM>>,
         applied: Index,
-        snapshot_entries: u64,
+        policy: SnapshotPolicy,
         storage: LogStorage,
         persister: Arc<Persister>,
         core: mpsc::UnboundedSender<Internal>,
@@ -69,7 +87,8 @@ impl<SM: StateMachine> Applier<SM> {
             sm,
             applied,
             last_snapshot: applied,
-            snapshot_entries,
+            policy,
+            bytes_since_snapshot: 0,
             storage,
             persister,
             core,
@@ -106,7 +125,7 @@ impl<SM: StateMachine> Applier<SM> {
                 }
                 drop(sm);
                 self.sm.publish_applied(self.applied);
-                if self.applied >= self.last_snapshot + self.snapshot_entries {
+                if self.policy.is_due(self.applied - self.last_snapshot, self.bytes_since_snapshot) {
                     self.take_snapshot()?;
                 }
             }
@@ -118,7 +137,10 @@ impl<SM: StateMachine> Applier<SM> {
 
     fn apply(&mut self, sm: &mut SM, entry: Entry) {
         let mut output = match &entry.payload {
-            EntryPayload::Command(data) => Some(sm.apply(entry.index, data)),
+            EntryPayload::Command(data) => {
+                self.bytes_since_snapshot += data.len() as u64;
+                Some(sm.apply(entry.index, data))
+            }
             _ => None,
         };
         self.applied = entry.index;
@@ -168,6 +190,7 @@ impl<SM: StateMachine> Applier<SM> {
         let done = sink.finish()?;
         tracing::info!(index = meta.index, term = meta.term, "snapshot taken");
         self.last_snapshot = meta.index;
+        self.bytes_since_snapshot = 0;
         self.core.send(Internal::SnapshotTaken { meta, done }).map_err(|_| NodeError::Stopped)
     }
 
@@ -184,6 +207,7 @@ impl<SM: StateMachine> Applier<SM> {
             .map_err(|e| NodeError::Storage(format!("restoring the snapshot: {e}")))?;
         self.applied = meta.index;
         self.last_snapshot = meta.index;
+        self.bytes_since_snapshot = 0;
         // Proposals the snapshot covers may or may not be in it.
         let later = self.pending.split_off(&(meta.index + 1));
         for (_, (_, reply)) in std::mem::replace(&mut self.pending, later) {

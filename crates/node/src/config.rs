@@ -62,6 +62,10 @@ pub struct NodeConfig {
     pub raft: raft::Config,
     /// Take a snapshot once this many entries were applied since the last one.
     pub snapshot_entries: u64,
+    /// ... or once the commands applied since the last one add up to this
+    /// many bytes (whichever comes first): a log of large values is
+    /// compacted as soon as one of small values.
+    pub snapshot_bytes: u64,
     /// A proposal whose outcome is not known after this long fails with
     /// [`NodeError::Unknown`](crate::NodeError::Unknown).
     pub propose_timeout: Duration,
@@ -93,6 +97,7 @@ impl NodeConfig {
             tick: Duration::from_millis(10),
             raft: raft::Config::new(id),
             snapshot_entries: 100_000,
+            snapshot_bytes: 256 << 20,
             propose_timeout: Duration::from_secs(5),
             max_frame_bytes: 64 << 20,
             peer_queue_messages: 4096,

@@ -42,8 +42,10 @@
 //!   writes before it are durable.
 //! * **The applier thread** applies committed entries in order (under the
 //!   write lock of the state machine), answers each proposal with its output,
-//!   publishes the applied index, and takes snapshots by policy ([`NodeConfig::snapshot_entries`]) or on
-//!   request, writing them straight to a snapshot file (never one buffer).
+//!   publishes the applied index, and takes snapshots by policy (entries or
+//!   command bytes since the last one: [`NodeConfig::snapshot_entries`],
+//!   [`NodeConfig::snapshot_bytes`]) or on request, writing them straight to a
+//!   snapshot file (never one buffer).
 //! * **Reads** run on the reader's own task, under the read lock, once the
 //!   published applied index reaches their read index: a read costs no trip
 //!   to the applier thread.

@@ -8,7 +8,7 @@ use raft::{ConfChange, Index, MemStorage, NodeId, Raft, Storage};
 use tokio::sync::{mpsc, oneshot};
 use wal::{Wal, WalOptions, WalWriter, WriterOptions};
 
-use crate::applier::{Applier, ApplierMsg};
+use crate::applier::{Applier, ApplierMsg, SnapshotPolicy};
 use crate::backend::{LogStorage, Persister, SnapshotReader, bootstrap_entry};
 use crate::config::{NetworkConfig, NodeConfig, StorageConfig};
 use crate::core::{Core, Internal, NodeStatus, Request};
@@ -57,8 +57,8 @@ impl<SM: StateMachine> Node<SM> {
         let persister = Arc::new(persister);
         let (applier_tx, applier_rx) = mpsc::unbounded_channel();
         let sm = Arc::new(SharedMachine::new(sm, snapshot.index));
-        let applier =
-            Applier::new(sm.clone(), snapshot.index, config.snapshot_entries, storage, persister.clone(), internal_tx);
+        let policy = SnapshotPolicy { entries: config.snapshot_entries, bytes: config.snapshot_bytes };
+        let applier = Applier::new(sm.clone(), snapshot.index, policy, storage, persister.clone(), internal_tx);
         let applier_thread = std::thread::Builder::new()
             .name(format!("raft-applier-{}", config.id))
             .spawn(move || applier.run(applier_rx))

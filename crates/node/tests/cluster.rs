@@ -99,6 +99,32 @@ async fn new_node_catches_up_by_snapshot() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_is_taken_once_enough_command_bytes_were_applied() {
+    // Few entries, but large: the byte policy, not the entry count, is due.
+    let c = Cluster::start_with(3, |cfg| {
+        cfg.snapshot_entries = 1_000_000;
+        cfg.snapshot_bytes = 64 << 10;
+    })
+    .await;
+    let leader = c.leader().await;
+    let value = Bytes::from(vec![b'v'; 8 << 10]);
+    for _ in 0..4 {
+        c.node(leader).propose(value.clone()).await.unwrap();
+    }
+    let status = c.node(leader).status().await.unwrap();
+    assert_eq!(status.raft.snapshot_index, 0, "32 KiB applied: not due yet");
+    for _ in 0..6 {
+        c.node(leader).propose(value.clone()).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while c.node(leader).status().await.unwrap().raft.snapshot_index == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no snapshot after 80 KiB of commands");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remove_a_node_and_transfer_leadership() {
     let mut c = Cluster::start(3).await;
     let leader = c.leader().await;
