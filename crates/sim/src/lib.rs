@@ -19,9 +19,14 @@
 pub mod cluster;
 pub mod harness;
 pub mod invariants;
+pub mod kv_client;
+pub mod kv_replica;
 pub use lincheck as linearizability;
+pub mod nemesis;
 pub mod network;
 pub mod node;
+pub mod run;
+pub mod workload;
 
 pub use cluster::{Cluster, ClusterOptions, TICK_MS};
 pub use network::NetworkConfig;
