@@ -105,6 +105,10 @@ pub struct KvClient {
     /// at once, without ReadIndex, as Redis's `READONLY` allows. Only the
     /// linearizability check can see the stale reads this gives.
     pub stale_reads: bool,
+    /// Planted client bug (a test hook): a retry gets a new sequence number,
+    /// as if the client had no session, so a request whose first attempt
+    /// was applied is applied again.
+    pub fresh_seq_per_retry: bool,
 }
 
 impl KvClient {
@@ -123,6 +127,7 @@ impl KvClient {
             generating: true,
             read_only: false,
             stale_reads: false,
+            fresh_seq_per_retry: false,
         }
     }
 
@@ -210,6 +215,10 @@ impl KvClient {
         let node = self.leader_guess % c.n();
         p.attempts += 1;
         p.attempt_started = c.now;
+        if self.fresh_seq_per_retry && p.attempts > 1 {
+            self.seq += 1;
+            p.seq = self.seq;
+        }
         if p.op.is_read() && self.stale_reads {
             let node = self.rng.next_u64() as usize % c.n();
             p.attempt = Attempt::Read { node, ctx: 0, index: Some(0) };

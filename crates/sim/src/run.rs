@@ -50,6 +50,9 @@ pub struct RunOptions {
     /// Planted client bug (a test hook): clients read from any node without
     /// ReadIndex ([`KvClient::stale_reads`]).
     pub stale_reads: bool,
+    /// Planted client bug (a test hook): retries without the session's
+    /// protection ([`KvClient::fresh_seq_per_retry`]).
+    pub fresh_seq_per_retry: bool,
     /// Print a readable trace (faults, leaders, client operations) to stdout.
     pub trace: bool,
     /// Core configuration template (tests plant bugs here).
@@ -77,6 +80,7 @@ impl Default for RunOptions {
             nemesis: true,
             never_heal: false,
             stale_reads: false,
+            fresh_seq_per_retry: false,
             trace: false,
             raft: raft::Config::new(1),
             check_budget: Budget { time: Some(Duration::from_secs(20)), max_steps: Some(20_000_000) },
@@ -166,6 +170,7 @@ pub fn run(seed: u64, run: &RunOptions) -> RunReport {
         .map(|id| {
             let mut client = KvClient::new(id, seed);
             client.stale_reads = run.stale_reads;
+            client.fresh_seq_per_retry = run.fresh_seq_per_retry;
             client
         })
         .collect();

@@ -184,6 +184,20 @@ fn the_linearizability_check_catches_stale_follower_reads() {
     }
 }
 
+/// Retries that do not reuse `(client, seq)` apply a request twice when
+/// the first attempt made it after all (thesis §6.3): the history shows it.
+#[test]
+fn the_linearizability_check_catches_retries_without_sessions() {
+    let unsafe_retries = RunOptions { fresh_seq_per_retry: true, ..options() };
+    match first_failure(&unsafe_retries) {
+        Some((seed, why)) => {
+            println!("retries without sessions: caught at seed {seed}: {why}");
+            assert!(why.contains("not linearizable"), "caught, but not by the linearizability check: {why}");
+        }
+        None => panic!("retries without sessions survived {BUG_SEEDS} seeds"),
+    }
+}
+
 /// A cluster that is never healed must fail the liveness phase: the check
 /// can fail.
 #[test]
