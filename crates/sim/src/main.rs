@@ -43,6 +43,12 @@ enum Cmd {
         /// Virtual length of the liveness phase, in ms.
         #[arg(long, default_value_t = RunOptions::default().liveness_ms)]
         liveness_ms: u64,
+        /// Voters at the start.
+        #[arg(long, default_value_t = RunOptions::default().nodes)]
+        nodes: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = RunOptions::default().clients)]
+        clients: u64,
         /// Stop at the first failing seed.
         #[arg(long)]
         fail_fast: bool,
@@ -140,13 +146,17 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 fn main() -> anyhow::Result<ExitCode> {
-    let Cmd::Run { seeds, seed, safety_ms, liveness_ms, fail_fast, trace } = Cli::parse().command;
+    let Cmd::Run { seeds, seed, safety_ms, liveness_ms, nodes, clients, fail_fast, trace } = Cli::parse().command;
+    if nodes == 0 || clients == 0 {
+        bail!("--nodes and --clients must be at least 1");
+    }
     let range = match (seeds, seed) {
         (_, Some(seed)) => seed..seed + 1,
         (Some(text), None) => parse_range(&text)?,
         (None, None) => bail!("give --seeds A..B or --seed N"),
     };
-    let options = RunOptions { safety_ms, liveness_ms, trace: trace || seed.is_some(), ..RunOptions::default() };
+    let options =
+        RunOptions { safety_ms, liveness_ms, nodes, clients, trace: trace || seed.is_some(), ..RunOptions::default() };
     let quiet = !options.trace;
     if quiet {
         // Failures are reported once, in the summary, not as panic dumps.
