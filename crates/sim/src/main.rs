@@ -199,3 +199,17 @@ fn main() -> anyhow::Result<ExitCode> {
     summary.print(started.elapsed());
     Ok(if summary.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn seed_ranges_parse_and_bad_ones_are_errors() {
+        assert_eq!(parse_range("3..7").ok(), Some(3..7));
+        assert_eq!(parse_range(" 0 .. 2000 ").ok(), Some(0..2000));
+        for bad in ["7..3", "5..5", "x..4", "4", "1..-2"] {
+            assert!(parse_range(bad).is_err(), "{bad}");
+        }
+    }
+}
