@@ -10,8 +10,9 @@ use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use raft::{Action, Config, EntryPayload, Index, MemStorage, Membership, Message, NodeId, Raft, Role, Storage, Term};
 
 use crate::invariants::{Invariants, NodeView, ShadowLog, empty_shadow, shadow_append};
+use crate::kv_replica::KvReplica;
 use crate::network::{Network, NetworkConfig, index_of};
-use crate::node::{Applied, Durable, IoOp, SimNode, decode_snapshot, encode_snapshot};
+use crate::node::{Applied, Durable, IoOp, SimNode, decode_snapshot_with_rest, encode_snapshot};
 
 /// How long one tick of the cores is, in virtual milliseconds.
 pub const TICK_MS: u64 = 10;
@@ -30,6 +31,10 @@ pub struct ClusterOptions {
     pub raft: Config,
     /// Disk write latency, in ms: a uniform draw in `[min, max]`.
     pub disk_latency_ms: (u64, u64),
+    /// Every node runs a [`kv::Store`] fed from its committed entries (every
+    /// command must then be an encoded [`kv::Request`]), and snapshots carry
+    /// the store. See [`crate::kv_replica`].
+    pub kv: bool,
 }
 
 impl ClusterOptions {
@@ -44,6 +49,7 @@ impl ClusterOptions {
             snapshot_interval: None,
             raft,
             disk_latency_ms: (0, 2),
+            kv: false,
         }
     }
 }
@@ -109,6 +115,12 @@ pub struct Cluster {
     read_floors: BTreeMap<(usize, u64), Index>,
     /// Background clients, each with the virtual time it wants to run next.
     pub(crate) tasks: Vec<(u64, Box<dyn crate::harness::Task>)>,
+    /// Per node: until when it is paused (a SIGSTOP): its ticks, deliveries
+    /// and disk completions wait until then. 0: running.
+    pub paused_until: Vec<u64>,
+    /// Per node: virtual ms between its ticks ([`TICK_MS`] unless a nemesis
+    /// skews its clock).
+    pub tick_ms: Vec<u64>,
 }
 
 impl Cluster {
@@ -137,6 +149,8 @@ impl Cluster {
             reads: BTreeMap::new(),
             read_floors: BTreeMap::new(),
             tasks: Vec::new(),
+            paused_until: vec![0; n],
+            tick_ms: vec![TICK_MS; n],
         };
         for i in 0..n {
             cluster.start(i);
@@ -201,6 +215,8 @@ impl Cluster {
     pub fn add_node(&mut self) -> usize {
         let i = self.net.add_node();
         self.nodes.push(SimNode::new(i as NodeId + 1, MemStorage::default()));
+        self.paused_until.push(0);
+        self.tick_ms.push(TICK_MS);
         self.start(i);
         self.connect(i);
         i
@@ -246,12 +262,41 @@ impl Cluster {
         let node = &mut self.nodes[i];
         node.shadow = shadow;
         node.last_applied = meta.index;
+        let mut kv_data = None;
         if meta.index > 0 {
             let data = disk.snapshot_data();
-            match decode_snapshot(&data) {
-                Ok((_, applied)) => node.applied = applied,
+            match decode_snapshot_with_rest(&data) {
+                Ok((_, applied, rest)) => {
+                    node.applied = applied;
+                    kv_data = Some(rest.to_vec());
+                }
                 Err(e) => self.fail(format!("node {i}: bad snapshot: {e}")),
             }
+        }
+        if self.options.kv {
+            self.restore_kv(i, kv_data.as_deref());
+        }
+    }
+
+    /// Node `i`'s store restarts from `data` (a `kv` snapshot), or empty.
+    fn restore_kv(&mut self, i: usize, data: Option<&[u8]>) {
+        let replica = match data {
+            None => KvReplica::new(),
+            Some(data) => match KvReplica::restore(data) {
+                Ok(replica) => replica,
+                Err(e) => self.fail(format!("node {i}: {e}")),
+            },
+        };
+        self.nodes[i].kv = Some(replica);
+    }
+
+    /// Node `i` takes a snapshot of what it has applied now (a nemesis's
+    /// "trigger a snapshot", or an operator's `RAFT.SNAPSHOT`). Does nothing
+    /// if it is down or has applied nothing new since its last snapshot.
+    pub fn snapshot_now(&mut self, i: usize) {
+        let applied = self.nodes[i].last_applied;
+        if self.nodes[i].is_up() && applied > self.nodes[i].disk.snapshot_meta().index {
+            self.take_snapshot(i, applied);
         }
     }
 
@@ -305,13 +350,23 @@ impl Cluster {
     }
 
     fn process(&mut self, event: Event) {
+        let target = match &event {
+            Event::Tick { node, .. } | Event::IoDone { node, .. } => *node,
+            Event::Deliver(message) => index_of(message.to),
+        };
+        if self.paused_until[target] > self.now {
+            // A paused process does nothing; what reached it waits.
+            let delay = self.paused_until[target] - self.now;
+            self.schedule(delay, event);
+            return;
+        }
         self.steps += 1;
         let node = match event {
             Event::Tick { node, incarnation } => {
                 if self.nodes[node].incarnation != incarnation || !self.nodes[node].is_up() {
                     return;
                 }
-                self.schedule(TICK_MS, Event::Tick { node, incarnation });
+                self.schedule(self.tick_ms[node], Event::Tick { node, incarnation });
                 self.with_raft(node, |r| r.tick());
                 node
             }
@@ -440,7 +495,7 @@ impl Cluster {
     }
 
     fn install_snapshot(&mut self, i: usize, meta: &raft::SnapshotMeta, data: &Bytes) {
-        let (index, applied) = match decode_snapshot(data) {
+        let (index, applied, kv_data) = match decode_snapshot_with_rest(data) {
             Ok(decoded) => decoded,
             Err(e) => self.fail(format!("node {i} received a bad snapshot: {e}")),
         };
@@ -457,6 +512,9 @@ impl Cluster {
         let node = &mut self.nodes[i];
         node.applied = applied;
         node.last_applied = meta.index;
+        if self.options.kv {
+            self.restore_kv(i, Some(kv_data));
+        }
         self.with_raft(i, |r| r.on_snapshot_installed(meta));
     }
 
@@ -473,6 +531,11 @@ impl Cluster {
             {
                 self.fail(format!("commit index={index} server={i} {value:?} != server={j} {old:?}"));
             }
+        }
+        if let Some(replica) = self.nodes[i].kv.as_mut()
+            && let Err(e) = replica.apply(index, value.as_deref())
+        {
+            self.fail(format!("node {i}: {e}"));
         }
         let node = &mut self.nodes[i];
         node.applied.insert(index, value);
@@ -492,8 +555,16 @@ impl Cluster {
             Some(Err(e)) => self.fail(format!("node {i} cannot snapshot at {index}: {e}")),
             None => return,
         };
-        let data = encode_snapshot(&self.nodes[i].applied, index);
-        self.nodes[i].disk.install_snapshot(meta.clone(), data);
+        let mut data = encode_snapshot(&self.nodes[i].applied, index).to_vec();
+        if let Some(replica) = self.nodes[i].kv.as_ref() {
+            // The store has applied exactly `index`: snapshots are taken right
+            // after an apply, or of everything applied so far.
+            match replica.snapshot() {
+                Ok(kv) => data.extend_from_slice(&kv),
+                Err(e) => self.fail(format!("node {i}: {e}")),
+            }
+        }
+        self.nodes[i].disk.install_snapshot(meta.clone(), Bytes::from(data));
         self.with_raft(i, |r| r.on_snapshot_taken(&meta));
     }
 

@@ -73,6 +73,11 @@ pub struct Invariants {
     leaders: BTreeMap<Term, NodeId>,
     /// The longest committed prefix any node has reported.
     committed: ShadowLog,
+    /// For each index of `committed`: the term of the node that first
+    /// reported it committed. The entry was committed in that term or an
+    /// earlier one (a node learns of commits from leaders of its term or
+    /// older), so it bounds the term it was committed in from above.
+    commit_terms: Vec<Term>,
     /// The last term each node was seen leading (to spot new leaderships).
     led_term: BTreeMap<NodeId, Term>,
     /// The commit index each node last reported, in this incarnation.
@@ -98,7 +103,7 @@ pub struct NodeView<'a> {
 impl Invariants {
     /// A checker for a new cluster.
     pub fn new() -> Self {
-        Invariants { committed: empty_shadow(), ..Default::default() }
+        Invariants { committed: empty_shadow(), commit_terms: vec![0], ..Default::default() }
     }
 
     /// The committed prefix: what a snapshot at `index` stands for.
@@ -167,18 +172,24 @@ impl Invariants {
         }
         if c > known {
             self.committed.extend_from_slice(&node.log[known + 1..=c]);
+            self.commit_terms.resize(c + 1, node.term);
         }
         debug_assert_eq!(self.committed[c], *mine);
         Ok(())
     }
 
-    /// Leader Completeness: a new leader holds every committed entry.
+    /// Leader Completeness (§5.4.3): a leader of term `T` holds every entry
+    /// committed in a term before `T`. Entries committed in `T` or later need
+    /// not be there: a candidate that was paused (or whose votes were slow)
+    /// may win an old term after newer terms committed more.
     fn check_leader_completeness(&mut self, node: &NodeView<'_>) -> Result<(), Violation> {
         if !node.is_leader || self.led_term.get(&node.id) == Some(&node.term) {
             return Ok(());
         }
         self.led_term.insert(node.id, node.term);
-        let c = self.committed.len() - 1;
+        // Committing an index commits every index before it, so everything up
+        // to the last index known committed before `T` was committed before `T`.
+        let c = self.commit_terms.iter().rposition(|&t| t < node.term).unwrap_or(0);
         if node.log.get(c) != Some(&self.committed[c]) {
             return Err(Violation(format!(
                 "leader {} of term {} lacks committed entry {c} (Leader Completeness)",
@@ -258,5 +269,24 @@ mod tests {
         assert!(inv.check(&view(1, 1, false, 2, &a), &[]).is_ok());
         let short = log(&[cmd(1, 1, "x")]);
         assert!(inv.check(&view(2, 2, true, 1, &short), &[]).is_err());
+    }
+
+    #[test]
+    fn a_late_leader_of_an_old_term_need_not_hold_newer_commits() {
+        let mut inv = Invariants::new();
+        let a = log(&[cmd(1, 1, "x"), cmd(2, 3, "y")]);
+        // Entry 1 committed in term 1, entry 2 in term 3.
+        assert!(inv.check(&view(1, 1, false, 1, &a), &[]).is_ok());
+        assert!(inv.check(&view(1, 3, false, 2, &a), &[]).is_ok());
+        let short = log(&[cmd(1, 1, "x")]);
+        // A candidate of term 2, paused, wins term 2 after term 3 committed entry 2.
+        assert!(inv.check(&view(2, 2, true, 1, &short), &[]).is_ok());
+        // A leader of term 4 must hold entry 2.
+        assert!(inv.check(&view(3, 4, true, 1, &short), &[]).is_err());
+        // But a leader of term 2 must hold entry 1, committed in term 1.
+        let mut inv = Invariants::new();
+        assert!(inv.check(&view(1, 1, false, 1, &a), &[]).is_ok());
+        let empty = empty_shadow();
+        assert!(inv.check(&view(2, 2, true, 0, &empty), &[]).is_err());
     }
 }

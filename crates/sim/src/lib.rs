@@ -14,14 +14,36 @@
 //! The driver in [`cluster`] carries out the core's actions exactly as the
 //! contract in the `raft` crate docs says, so a bug in the contract shows up
 //! here first.
+//!
+//! # KV chaos runs
+//!
+//! [`run::run`] turns the simulator on the store: every node applies its
+//! committed entries to a `kv` store ([`kv_replica`]; snapshots carry the
+//! store), [`kv_client`]s issue GET (through ReadIndex), SET, APPEND, INCRBY,
+//! SET NX (compare-and-set against absent) and DEL on a small key set
+//! ([`workload`]) under sessions, retrying with the same `(client, seq)`, and
+//! the [`nemesis`] partitions (majority/minority, isolated leader, bridge,
+//! one-way), clogs links, crashes and restarts, pauses, skews clocks, takes
+//! snapshots, changes membership and transfers leadership. A run is a
+//! safety phase under faults (invariants after every step), a liveness phase
+//! on the healed cluster (every operation must complete within a bound),
+//! then the [`linearizability`] check of the whole history. The `sim`
+//! binary runs many seeds (`cargo run -p sim --release -- run --seeds
+//! 0..2000`) or replays one with a trace (`-- run --seed N`); see
+//! `docs/TESTING.md`.
 #![forbid(unsafe_code)]
 
 pub mod cluster;
 pub mod harness;
 pub mod invariants;
+pub mod kv_client;
+pub mod kv_replica;
 pub use lincheck as linearizability;
+pub mod nemesis;
 pub mod network;
 pub mod node;
+pub mod run;
+pub mod workload;
 
 pub use cluster::{Cluster, ClusterOptions, TICK_MS};
 pub use network::NetworkConfig;

@@ -41,6 +41,9 @@ pub struct Network {
     connected: Vec<bool>,
     /// `blocked[from][to]`: one-way link cut (for partitions finer than a node).
     blocked: Vec<Vec<bool>>,
+    /// `clog_ms[from][to]`: extra delay on a one-way link (a clogged link
+    /// delivers late, in order of its sends, rather than not at all).
+    clog_ms: Vec<Vec<u64>>,
     /// Counters.
     pub counters: Counters,
     /// When `Some`, every message that arrives is appended here, in delivery
@@ -73,6 +76,7 @@ impl Network {
             config: NetworkConfig::default(),
             connected: vec![false; n],
             blocked: vec![vec![false; n]; n],
+            clog_ms: vec![vec![0; n]; n],
             counters: Counters { rpcs_received: vec![0; n], ..Default::default() },
             delivered: None,
         }
@@ -86,6 +90,10 @@ impl Network {
             row.push(false);
         }
         self.blocked.push(vec![false; n + 1]);
+        for row in &mut self.clog_ms {
+            row.push(0);
+        }
+        self.clog_ms.push(vec![0; n + 1]);
         self.counters.rpcs_received.push(0);
         n
     }
@@ -112,6 +120,18 @@ impl Network {
         }
     }
 
+    /// Clogs the one-way link `from -> to` with `ms` of extra delay (0 unclogs).
+    pub fn set_clog(&mut self, from: usize, to: usize, ms: u64) {
+        self.clog_ms[from][to] = ms;
+    }
+
+    /// Unclogs every link.
+    pub fn unclog_all(&mut self) {
+        for row in &mut self.clog_ms {
+            row.fill(0);
+        }
+    }
+
     /// Whether a message can pass from `from` to `to` right now.
     pub fn can_pass(&self, from: usize, to: usize) -> bool {
         self.connected[from] && self.connected[to] && !self.blocked[from][to]
@@ -130,7 +150,7 @@ impl Network {
             self.counters.dropped += 1;
             return None;
         }
-        let mut delay = 0;
+        let mut delay = self.clog_ms[from][to];
         if self.config.unreliable {
             delay += rng.next_u64() % 27;
             if rng.next_u64() % 1000 < 100 {

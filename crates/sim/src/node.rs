@@ -7,6 +7,7 @@ use bytes::{Bytes, BytesMut};
 use raft::{Entry, HardState, Index, MemStorage, Message, NodeId, Raft, SnapshotMeta};
 
 use crate::invariants::{ShadowLog, empty_shadow, shadow_append};
+use crate::kv_replica::KvReplica;
 
 /// A write the core asked for that is not yet durable.
 #[derive(Clone, Debug)]
@@ -58,6 +59,9 @@ pub struct SimNode {
     pub last_applied: Index,
     /// The checker's view of this node's log.
     pub shadow: ShadowLog,
+    /// The key-value store, in a KV run ([`crate::ClusterOptions::kv`]).
+    /// Memory: a crash loses it, a restart rebuilds it from the snapshot.
+    pub kv: Option<KvReplica>,
 }
 
 impl SimNode {
@@ -76,6 +80,7 @@ impl SimNode {
             applied: BTreeMap::new(),
             last_applied: 0,
             shadow: empty_shadow(),
+            kv: None,
         }
     }
 
@@ -147,6 +152,7 @@ impl SimNode {
         self.held.clear();
         self.io_scheduled = false;
         self.partial_snapshot.clear();
+        self.kv = None;
     }
 }
 
@@ -179,6 +185,16 @@ pub fn encode_snapshot(applied: &BTreeMap<Index, Applied>, index: Index) -> Byte
 
 /// Decodes [`encode_snapshot`]'s output, or says what is wrong with it.
 pub fn decode_snapshot(data: &[u8]) -> Result<(Index, BTreeMap<Index, Applied>), String> {
+    decode_snapshot_with_rest(data).map(|(index, applied, _)| (index, applied))
+}
+
+/// What [`decode_snapshot_with_rest`] reads: the index, the applied values
+/// and the bytes after them.
+pub type DecodedSnapshot<'a> = (Index, BTreeMap<Index, Applied>, &'a [u8]);
+
+/// [`decode_snapshot`], also returning the bytes after the encoded log (a
+/// KV run appends the store's snapshot there).
+pub fn decode_snapshot_with_rest(data: &[u8]) -> Result<DecodedSnapshot<'_>, String> {
     let mut rest = data;
     let mut take = |n: usize| -> Result<&[u8], String> {
         if rest.len() < n {
@@ -200,5 +216,5 @@ pub fn decode_snapshot(data: &[u8]) -> Result<(Index, BTreeMap<Index, Applied>),
         };
         applied.insert(i, value);
     }
-    Ok((index, applied))
+    Ok((index, applied, rest))
 }
