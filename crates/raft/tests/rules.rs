@@ -2084,3 +2084,100 @@ fn compacted_reads_answer_compacted() {
         Err(raft::SnapshotError::AlreadyCompacted { index: 1, snapshot: meta.index })
     );
 }
+
+// ---- membership: joint reads, learners first, reverting (§6, thesis §4) -------------------------
+
+/// Thesis §4.3 and §6.4: in a joint configuration ReadIndex, like commitment,
+/// needs a majority of both halves to confirm leadership.
+#[test]
+fn joint_configuration_reads_need_both_majorities() {
+    let members = Membership { voters: set(&[1, 2, 3]), voters_outgoing: set(&[]), learners: set(&[4]) };
+    let mut r = raft::Raft::new(Config::new(1), raft::MemStorage::new_with_membership(members)).unwrap();
+    make_leader(&mut r);
+    ack_all(&mut r);
+    let term = r.term();
+    r.propose_conf_change(ConfChange::PromoteLearner(4)).unwrap();
+    drain(&mut r);
+    assert!(r.membership().is_joint(), "C_{{1,2,3}},{{1,2,3,4}} is in effect, uncommitted");
+    r.read_index(9).unwrap();
+    let round = heartbeats(&drain(&mut r))[0].0;
+    r.step(heartbeat_response(2, 1, term, round)).unwrap();
+    let a = drain(&mut r);
+    assert!(reads_ready(&a).is_empty(), "1 and 2 are a majority of {{1, 2, 3}} but not of {{1, 2, 3, 4}}");
+    r.step(heartbeat_response(4, 1, term, round)).unwrap();
+    assert_eq!(reads_ready(&drain(&mut r)).len(), 1, "1, 2 and 4: a majority of both");
+}
+
+/// Thesis §4.2.1: a node added with `AddVoter` joins as a learner and is
+/// promoted only once it has caught up, so while it is unreachable (or far
+/// behind) commits go on without it.
+#[test]
+fn added_voter_catches_up_as_a_learner_without_stalling_commits() {
+    let mut net = Net::new(&[1, 2, 3]);
+    net.nodes.insert(4, node(4, &[1, 2, 3]));
+    net.elect(1);
+    net.cut.insert(4);
+    net.get_mut(1).propose_conf_change(ConfChange::AddVoter(4)).unwrap();
+    net.deliver_all();
+    assert!(net.get(1).membership().is_learner(4), "a learner first");
+    assert_eq!(net.get(1).membership().voters, set(&[1, 2, 3]));
+    for k in 0..3 {
+        let index = net.get_mut(1).propose(Bytes::from(format!("w{k}"))).unwrap();
+        net.deliver_all();
+        assert_eq!(net.get(1).status().commit, index, "commits go on while the new node is away");
+    }
+    assert_eq!(net.get(1).membership().voters, set(&[1, 2, 3]), "not promoted while behind");
+    net.cut.clear();
+    net.heartbeat(1);
+    net.heartbeat(1);
+    let leader = net.get(1);
+    assert_eq!(leader.membership(), &Membership::new([1, 2, 3, 4]), "caught up: promoted");
+    let steps: Vec<Membership> = memberships(leader).into_iter().map(|(_, m)| m).collect();
+    assert!(steps.len() >= 3, "{steps:?}");
+    let n = steps.len();
+    assert!(steps[n - 3].is_learner(4) && !steps[n - 3].is_joint(), "learner: {steps:?}");
+    assert!(steps[n - 2].is_joint(), "then C_old,new: {steps:?}");
+    assert_eq!(steps[n - 1], Membership::new([1, 2, 3, 4]), "then C_new");
+    assert_eq!(leader.status().commit, leader.log().last_index());
+}
+
+/// Thesis §4.1: a configuration takes effect as soon as its entry is in the
+/// log, and a node whose configuration entry is cut off by a new leader
+/// reverts to the previous configuration, for elections as well.
+#[test]
+fn configuration_in_effect_when_appended_and_reverted_when_truncated() {
+    let mut r = node(2, &[1, 2, 3]);
+    let joint = Membership { voters: set(&[1, 2, 3, 4]), voters_outgoing: set(&[1, 2, 3]), learners: set(&[]) };
+    let entries = vec![
+        Entry { index: 1, term: 1, payload: EntryPayload::Noop },
+        Entry { index: 2, term: 1, payload: EntryPayload::Membership(joint.clone()) },
+    ];
+    r.step(append(1, 2, 1, (0, 0), entries, 1)).unwrap();
+    drain(&mut r);
+    assert_eq!(r.membership(), &joint, "in effect once in the log, before it commits");
+    // Leader 3 of term 2 never had entry 2: it overwrites it.
+    let noop = Entry { index: 2, term: 2, payload: EntryPayload::Noop };
+    r.step(append(3, 2, 2, (1, 1), vec![noop], 1)).unwrap();
+    drain(&mut r);
+    assert_eq!(r.membership(), &Membership::new([1, 2, 3]), "the truncated change reverts");
+    // And elections use the reverted configuration: 2 asks 1 and 3, not 4.
+    let mut r = node_with(cfg(2, |c| c.pre_vote = false), &[1, 2, 3], &[], 0);
+    r.step(append(1, 2, 1, (0, 0), vec![Entry { index: 1, term: 1, payload: EntryPayload::Membership(joint) }], 0))
+        .unwrap();
+    drain(&mut r);
+    r.step(append(3, 2, 2, (0, 0), vec![Entry { index: 1, term: 2, payload: EntryPayload::Noop }], 0)).unwrap();
+    drain(&mut r);
+    for _ in 0..200 {
+        r.tick();
+        if r.role() == Role::Candidate {
+            break;
+        }
+    }
+    assert_eq!(r.role(), Role::Candidate);
+    let asked: BTreeSet<u64> = sent(&drain(&mut r))
+        .into_iter()
+        .filter(|m| matches!(m.body, MessageBody::RequestVote(_)))
+        .map(|m| m.to)
+        .collect();
+    assert_eq!(asked, set(&[1, 3]));
+}
