@@ -109,8 +109,11 @@ impl<S: Storage> Raft<S> {
         let Some(pr) = self.progress.get_mut(&from) else { return };
         pr.read_round_acked = pr.read_round_acked.max(read_round);
         if let ProgressState::Snapshot { .. } = pr.state {
-            // The chunk in flight may be lost: resend what the follower expects.
-            self.send_snapshot_chunk(from);
+            // No chunk acknowledged for a heartbeat interval: the one in flight
+            // was probably lost. Resend what the follower expects.
+            if pr.snapshot_stalled() {
+                self.send_snapshot_chunk(from);
+            }
             self.confirm_reads();
             return;
         }

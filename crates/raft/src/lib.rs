@@ -114,10 +114,15 @@
 //!
 //! A leader that must send compacted entries streams
 //! the snapshot from [`Storage::snapshot_chunk`] in chunks of
-//! [`Config::snapshot_chunk_bytes`]; a lost chunk is resent from the offset the
-//! follower acknowledged, not from the start. The follower hands each chunk to
-//! its driver ([`Action::PersistSnapshotChunk`]) and, when complete, asks for
-//! it to be installed ([`Action::InstallSnapshot`]).
+//! [`Config::snapshot_chunk_bytes`] (default 1 MiB), one chunk at a time and
+//! one transfer per follower; a lost chunk is resent from the offset the
+//! follower acknowledged (once a heartbeat interval passes without progress),
+//! not from the start. The follower hands each chunk to its driver
+//! ([`Action::PersistSnapshotChunk`]) and, when complete, asks for it to be
+//! installed ([`Action::InstallSnapshot`]); a transfer is never continued with
+//! another leader's chunks, and a snapshot no newer than the follower's commit
+//! index is ignored. Reads of compacted entries answer
+//! [`StorageError::Compacted`].
 //!
 //! # Membership
 //!

@@ -36,6 +36,8 @@ pub enum SnapshotError {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Receiving {
     pub meta: SnapshotMeta,
+    /// The term of the leader sending it.
+    pub term: crate::types::Term,
     /// The offset of the next chunk expected.
     pub next_offset: u64,
     /// All chunks arrived; the driver is installing it.
@@ -136,8 +138,9 @@ impl<S: Storage> Raft<S> {
             self.send_append(from);
             return;
         }
-        pr.snapshot_offset = r.next_offset;
-        self.send_snapshot_chunk(from);
+        if pr.maybe_snapshot_progress(r.next_offset) {
+            self.send_snapshot_chunk(from);
+        }
     }
 
     /// Follower: one chunk of InstallSnapshot (Figure 13), kept only if it
@@ -149,12 +152,20 @@ impl<S: Storage> Raft<S> {
             let response = InstallSnapshotResponse { snapshot_index: index, next_offset: 0, done: true };
             return self.send(leader, MessageBody::InstallSnapshotResponse(response));
         }
+        let term = self.term;
         let receiving = self.receiving.get_or_insert_with(Receiving::default);
-        if chunk.offset == 0 && !receiving.installing {
-            *receiving = Receiving { meta: chunk.meta.clone(), next_offset: 0, installing: false };
+        if receiving.installing {
+            // The driver is installing it; the answer follows when it is done.
+            return;
         }
-        let continues = receiving.meta == chunk.meta && receiving.next_offset == chunk.offset && !receiving.installing;
-        if continues {
+        // A transfer is one leader's (one term's) stream of one snapshot: two
+        // nodes' snapshots of the same index need not be the same bytes.
+        let same_transfer = receiving.meta == chunk.meta && receiving.term == term;
+        if chunk.offset == 0 && !(same_transfer && receiving.next_offset > 0) {
+            *receiving = Receiving { meta: chunk.meta.clone(), term, next_offset: 0, installing: false };
+        }
+        let same_transfer = receiving.meta == chunk.meta && receiving.term == term;
+        if same_transfer && receiving.next_offset == chunk.offset {
             receiving.next_offset += chunk.data.len() as u64;
             receiving.installing = chunk.done;
             let next_offset = receiving.next_offset;
@@ -169,10 +180,9 @@ impl<S: Storage> Raft<S> {
             let response = InstallSnapshotResponse { snapshot_index: index, next_offset, done: false };
             return self.send(leader, MessageBody::InstallSnapshotResponse(response));
         }
-        if receiving.installing {
-            return;
-        }
-        let next_offset = if receiving.meta == chunk.meta { receiving.next_offset } else { 0 };
+        // Out of order (a chunk was lost, or this one is a duplicate), or from
+        // another transfer: say where this transfer resumes (0: from the start).
+        let next_offset = if same_transfer { receiving.next_offset } else { 0 };
         let response = InstallSnapshotResponse { snapshot_index: index, next_offset, done: false };
         self.send(leader, MessageBody::InstallSnapshotResponse(response));
     }

@@ -69,7 +69,15 @@ mod harness {
         panic!("node {} never runs out of actions", r.id());
     }
 
-    /// Carries out one persist action on the node's own disk.
+    thread_local! {
+        /// Each node's partly received snapshot (what a driver keeps on disk
+        /// between `PersistSnapshotChunk` and `InstallSnapshot`).
+        static CHUNKS: std::cell::RefCell<BTreeMap<NodeId, Vec<u8>>> = Default::default();
+    }
+
+    /// Carries out one persist action on the node's own disk: entries and
+    /// hard state, and snapshot chunks, installing a complete snapshot (then
+    /// reporting it with `on_snapshot_installed`).
     pub fn persist(r: &mut Node, action: &Action) {
         let disk = r.log().storage().clone();
         match action {
@@ -78,6 +86,20 @@ mod harness {
                 disk.append(entries);
                 let last = entries.last().unwrap();
                 r.on_persisted(last.index, last.term);
+            }
+            Action::PersistSnapshotChunk { offset, data, .. } => CHUNKS.with(|c| {
+                let mut c = c.borrow_mut();
+                let buf = c.entry(r.id()).or_default();
+                if *offset == 0 {
+                    buf.clear();
+                }
+                assert_eq!(*offset, buf.len() as u64, "node {}: chunk out of order", r.id());
+                buf.extend_from_slice(data);
+            }),
+            Action::InstallSnapshot(meta) => {
+                let data = CHUNKS.with(|c| c.borrow_mut().remove(&r.id()).unwrap_or_default());
+                disk.install_snapshot(meta.clone(), Bytes::from(data));
+                r.on_snapshot_installed(meta);
             }
             _ => {}
         }
@@ -1763,4 +1785,399 @@ fn learners_do_not_confirm_reads() {
     assert!(reads_ready(&drain(&mut r)).is_empty(), "leader + two learners are not a quorum of {{1, 2, 3}}");
     r.step(heartbeat_response(2, 1, term, round)).unwrap();
     assert_eq!(reads_ready(&drain(&mut r)), vec![(9, 1)]);
+}
+
+// ---- snapshots and compaction (§7) -------------------------------------------------------------
+
+fn snap_meta(index: u64, term: u64, voters: &[u64]) -> raft::SnapshotMeta {
+    raft::SnapshotMeta { index, term, membership: Membership::new(voters.iter().copied()) }
+}
+
+/// One InstallSnapshot chunk from `from` to `to`.
+fn chunk(
+    from: u64,
+    to: u64,
+    term: u64,
+    meta: &raft::SnapshotMeta,
+    offset: u64,
+    data: &str,
+    done: bool,
+) -> raft::Message {
+    let body = raft::InstallSnapshot { meta: meta.clone(), offset, data: Bytes::from(data.to_owned()), done };
+    msg(from, to, term, MessageBody::InstallSnapshot(body))
+}
+
+/// The InstallSnapshot answers in `actions`.
+fn snapshot_answers(actions: &[Action]) -> Vec<raft::InstallSnapshotResponse> {
+    sent(actions)
+        .into_iter()
+        .filter_map(|m| match m.body {
+            MessageBody::InstallSnapshotResponse(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `(offset, len, done)` of every chunk node `from` sent to `to`.
+fn chunks_sent(net: &Net, from: u64, to: u64) -> Vec<(u64, usize, bool)> {
+    net.sent_between(from, to)
+        .into_iter()
+        .filter_map(|m| match m.body {
+            MessageBody::InstallSnapshot(s) => Some((s.offset, s.data.len(), s.done)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A 3-node cluster (snapshot chunks of `chunk_bytes`) whose leader 1 has
+/// committed and then compacted entries that follower 2, cut off meanwhile,
+/// never received. The snapshot's data is `data_len` bytes. Node 2 is still
+/// cut off. Returns the network and the snapshot.
+fn compacted_past_follower(chunk_bytes: u64, data_len: usize) -> (Net, raft::SnapshotMeta, Bytes) {
+    let nodes = (1..=3).map(|id| node_with(cfg(id, |c| c.snapshot_chunk_bytes = chunk_bytes), &[1, 2, 3], &[], 0));
+    let mut net = Net::of(nodes.collect());
+    net.elect(1);
+    net.cut.insert(2);
+    for k in 0..10 {
+        net.get_mut(1).propose(Bytes::from(format!("cmd {k}"))).unwrap();
+        net.deliver_all();
+    }
+    let commit = net.get(1).status().commit;
+    assert_eq!(commit, net.get(1).log().last_index(), "1 and 3 commit without 2");
+    let meta = net.get(1).snapshot_meta_at(commit).unwrap();
+    let data = Bytes::from((0..data_len).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>());
+    net.get(1).log().storage().install_snapshot(meta.clone(), data.clone());
+    net.get_mut(1).on_snapshot_taken(&meta);
+    assert!(net.flush(1).contains(&Action::CompactLog(commit)), "the core tells the driver the prefix may go");
+    (net, meta, data)
+}
+
+/// Ticks node `id` until it sends heartbeats, then delivers everything as
+/// `tamper` makes it.
+fn heartbeat_with(net: &mut Net, id: u64, tamper: impl Fn(raft::Message) -> Option<raft::Message>) {
+    for _ in 0..1000 {
+        net.get_mut(id).tick();
+        if !heartbeats(&net.flush(id)).is_empty() {
+            return net.deliver_all_with(tamper);
+        }
+    }
+    panic!("node {id} sends no heartbeats");
+}
+
+/// §7: a follower that needs compacted entries gets the snapshot, in chunks
+/// of the configured size sent one after another, and installs it only once
+/// the last one is in; the log after it is then replicated as usual.
+#[test]
+fn snapshot_is_sent_in_chunks_and_installed_once_complete() {
+    let (mut net, meta, data) = compacted_past_follower(100, 1000);
+    net.cut.clear();
+    net.heartbeat(1);
+    let chunks = chunks_sent(&net, 1, 2);
+    let expected: Vec<(u64, usize, bool)> = (0..10).map(|k| (k * 100, 100, k == 9)).collect();
+    assert_eq!(chunks, expected, "ten chunks of 100 bytes, each sent once, in order");
+    // The follower persisted every chunk and installed after the last.
+    let kinds: Vec<&str> = net
+        .trace
+        .iter()
+        .filter(|(id, _)| *id == 2)
+        .filter_map(|(_, a)| match a {
+            Action::PersistSnapshotChunk { .. } => Some("chunk"),
+            Action::InstallSnapshot(m) if *m == meta => Some("install"),
+            Action::InstallSnapshot(m) => panic!("installed the wrong snapshot {m:?}"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, [vec!["chunk"; 10], vec!["install"]].concat());
+    let follower = net.get(2);
+    assert_eq!(follower.status().snapshot_index, meta.index);
+    assert_eq!(follower.log().storage().snapshot_data(), data);
+    assert!(follower.status().commit >= meta.index);
+    assert!(net.applied(2).iter().all(|&i| i <= 1 || i > meta.index), "nothing the snapshot covers is applied");
+    // Replication carries on from the snapshot.
+    let index = net.get_mut(1).propose(Bytes::from("after")).unwrap();
+    net.deliver_all();
+    net.heartbeat(1);
+    assert!(net.applied(2).contains(&index), "entries after the snapshot reach the follower");
+    assert_eq!(net.get(1).status().progress[&2].0, net.get(1).log().last_index());
+}
+
+/// §7 with the resumption the issue asks for: a lost chunk is resent from
+/// its offset (once a heartbeat interval passes without progress), not from
+/// the start.
+#[test]
+fn lost_snapshot_chunk_is_resent_from_its_offset() {
+    let (mut net, meta, data) = compacted_past_follower(100, 1000);
+    net.cut.clear();
+    let dropped = std::cell::Cell::new(false);
+    heartbeat_with(&mut net, 1, |m| match &m.body {
+        MessageBody::InstallSnapshot(s) if s.offset == 300 && !dropped.get() => {
+            dropped.set(true);
+            None
+        }
+        _ => Some(m),
+    });
+    assert!(dropped.get(), "the chunk at 300 was sent and lost");
+    assert_eq!(net.get(2).status().snapshot_index, 0, "the transfer stalled");
+    for _ in 0..3 {
+        net.heartbeat(1);
+    }
+    let offsets: Vec<u64> = chunks_sent(&net, 1, 2).iter().map(|c| c.0).collect();
+    assert_eq!(offsets, vec![0, 100, 200, 300, 300, 400, 500, 600, 700, 800, 900], "resumed at 300");
+    assert_eq!(net.get(2).status().snapshot_index, meta.index);
+    assert_eq!(net.get(2).log().storage().snapshot_data(), data);
+}
+
+/// At most one transfer per follower: heartbeat answers arriving while chunks
+/// flow, and duplicated answers to chunks, must not start parallel streams of
+/// the same snapshot.
+#[test]
+fn one_snapshot_transfer_per_follower() {
+    let (mut net, meta, _) = compacted_past_follower(100, 1000);
+    net.cut.clear();
+    let term = net.get(1).term();
+    heartbeat_with(&mut net, 1, |m| if matches!(m.body, MessageBody::InstallSnapshot(_)) { None } else { Some(m) });
+    assert_eq!(chunks_sent(&net, 1, 2).len(), 1, "the first chunk is out (and lost)");
+    // Two heartbeat intervals without progress: the chunk is resent.
+    for _ in 0..2 {
+        net.get_mut(1).step(heartbeat_response(2, 1, term, 0)).unwrap();
+    }
+    net.flush(1);
+    // A slow link: a heartbeat answer overtakes every chunk, and every
+    // answer to a chunk arrives twice.
+    for _ in 0..10_000 {
+        let Some(m) = net.queue.pop_front() else { break };
+        if m.to == 2 && matches!(m.body, MessageBody::InstallSnapshot(_)) {
+            net.get_mut(1).step(heartbeat_response(2, 1, term, 0)).unwrap();
+        }
+        if m.from == 2 && matches!(m.body, MessageBody::InstallSnapshotResponse(_)) {
+            net.get_mut(1).step(m.clone()).unwrap();
+        }
+        net.get_mut(m.to).step(m).unwrap();
+        for id in 1..=3 {
+            net.flush(id);
+        }
+    }
+    assert!(net.queue.is_empty(), "the exchange never ends");
+    assert_eq!(net.get(2).status().snapshot_index, meta.index, "the transfer completed");
+    let offsets: Vec<u64> = chunks_sent(&net, 1, 2).iter().map(|c| c.0).collect();
+    let one_stream: Vec<u64> = [vec![0], (0..10).map(|k| k * 100).collect()].concat();
+    assert_eq!(offsets, one_stream, "the lost first chunk, then one stream: each chunk sent once");
+}
+
+/// §7 receiver rules, by hand: chunks are kept only in order (a gap is
+/// answered with the offset to resume from), nothing is installed before the
+/// last chunk, and the answer to the last waits until the driver installed it.
+#[test]
+fn follower_installs_only_a_complete_snapshot() {
+    let mut r = node(2, &[1, 2, 3]);
+    let meta = snap_meta(5, 1, &[1, 2, 3]);
+    let installs = |a: &[Action]| a.iter().filter(|a| matches!(a, Action::InstallSnapshot(_))).count();
+    let chunk_offsets = |a: &[Action]| {
+        a.iter()
+            .filter_map(|a| match a {
+                Action::PersistSnapshotChunk { offset, .. } => Some(*offset),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    r.step(chunk(1, 2, 1, &meta, 0, "aaaa", false)).unwrap();
+    let a = drain(&mut r);
+    assert_eq!((chunk_offsets(&a), installs(&a)), (vec![0], 0));
+    assert_eq!(snapshot_answers(&a).last().map(|r| (r.next_offset, r.done)), Some((4, false)));
+    // The chunk at 4 was lost: the one at 8 is not kept; resume at 4.
+    r.step(chunk(1, 2, 1, &meta, 8, "cccc", true)).unwrap();
+    let a = drain(&mut r);
+    assert_eq!((chunk_offsets(&a), installs(&a)), (vec![], 0));
+    assert_eq!(snapshot_answers(&a).last().map(|r| (r.next_offset, r.done)), Some((4, false)));
+    r.step(chunk(1, 2, 1, &meta, 4, "bbbb", false)).unwrap();
+    drain(&mut r);
+    assert_eq!((r.status().snapshot_index, r.status().commit), (0, 0), "nothing installed yet");
+    r.step(chunk(1, 2, 1, &meta, 8, "cccc", true)).unwrap();
+    let a = r.take_actions();
+    assert_eq!((chunk_offsets(&a), installs(&a)), (vec![8], 1));
+    assert!(snapshot_answers(&a).is_empty(), "no answer before the snapshot is installed");
+    assert!(applied(&a).is_empty());
+    for action in &a {
+        persist(&mut r, action);
+    }
+    let a = drain(&mut r);
+    assert_eq!(snapshot_answers(&a).last().map(|r| (r.snapshot_index, r.done)), Some((5, true)));
+    assert_eq!(r.log().storage().snapshot_data(), Bytes::from("aaaabbbbcccc"));
+    let s = r.status();
+    assert_eq!((s.snapshot_index, s.commit, s.applied), (5, 5, 5));
+}
+
+/// §7: "If existing log entry has same index and term as snapshot's last
+/// included entry, retain log entries following it"; otherwise discard the
+/// entire log.
+#[test]
+fn follower_keeps_the_suffix_only_if_it_holds_the_snapshots_last_entry() {
+    let log: Vec<(u64, u64)> = (1..=8).map(|i| (i, 1)).collect();
+    for (term, kept) in [(1, true), (2, false)] {
+        let mut r = node_with(Config::new(2), &[1, 2, 3], &log, 2);
+        r.step(chunk(1, 2, 2, &snap_meta(5, term, &[1, 2, 3]), 0, "state", true)).unwrap();
+        drain(&mut r);
+        assert_eq!(r.status().snapshot_index, 5);
+        if kept {
+            assert_eq!(r.log().last_index(), 8, "entries 6..8 follow the snapshot's last entry: kept");
+            assert_eq!(r.log().term(7), Some(1));
+        } else {
+            assert_eq!(r.log().last_index(), 5, "the log conflicts with the snapshot: discarded");
+            assert_eq!(r.log().term(6), None);
+        }
+        assert_eq!(r.log().term(5), Some(term));
+        assert_eq!(r.status().commit, 5);
+    }
+}
+
+/// §7: a snapshot that covers no more than the follower has committed is
+/// stale; it is ignored (and answered as done, so the leader moves on).
+#[test]
+fn stale_snapshot_is_ignored() {
+    let log: Vec<(u64, u64)> = (1..=6).map(|i| (i, 1)).collect();
+    let mut r = node_with(Config::new(2), &[1, 2, 3], &log, 1);
+    r.step(append(1, 2, 1, (6, 1), vec![], 6)).unwrap();
+    drain(&mut r);
+    assert_eq!(r.status().commit, 6);
+    r.step(chunk(1, 2, 1, &snap_meta(4, 1, &[1, 2, 3]), 0, "old", true)).unwrap();
+    let a = drain(&mut r);
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::PersistSnapshotChunk { .. } | Action::InstallSnapshot(_))),
+        "a stale snapshot is neither stored nor installed: {a:?}"
+    );
+    assert_eq!(snapshot_answers(&a).last().map(|r| (r.snapshot_index, r.done)), Some((4, true)));
+    assert_eq!((r.status().snapshot_index, r.log().last_index(), r.status().commit), (0, 6, 6));
+}
+
+/// A transfer begun by one leader is not continued with another's chunks (two
+/// nodes' snapshots of the same index need not be the same bytes): the new
+/// leader's transfer starts again at offset 0.
+#[test]
+fn a_new_leaders_chunks_do_not_continue_the_old_transfer() {
+    let mut r = node(2, &[1, 2, 3]);
+    let meta = snap_meta(5, 1, &[1, 2, 3]);
+    r.step(chunk(1, 2, 1, &meta, 0, "aaaa", false)).unwrap();
+    drain(&mut r);
+    r.step(chunk(3, 2, 2, &meta, 4, "BBBB", true)).unwrap();
+    let a = drain(&mut r);
+    assert!(!a.iter().any(|a| matches!(a, Action::PersistSnapshotChunk { .. } | Action::InstallSnapshot(_))));
+    assert_eq!(snapshot_answers(&a).last().map(|r| r.next_offset), Some(0), "start again from 0");
+    r.step(chunk(3, 2, 2, &meta, 0, "AAAA", false)).unwrap();
+    r.step(chunk(3, 2, 2, &meta, 4, "BBBB", true)).unwrap();
+    drain(&mut r);
+    assert_eq!(r.log().storage().snapshot_data(), Bytes::from("AAAABBBB"));
+}
+
+/// Compacted entries are answered as compacted, never with a panic, and the
+/// defaults send snapshots in 1 MiB chunks.
+#[test]
+fn compacted_reads_answer_compacted() {
+    assert_eq!(Config::new(1).snapshot_chunk_bytes, 1 << 20, "default chunk size");
+    let (net, meta, _) = compacted_past_follower(1 << 20, 10);
+    let leader = net.get(1);
+    assert_eq!(leader.log().entries(1, meta.index + 1, u64::MAX), Err(raft::StorageError::Compacted));
+    assert_eq!(raft::Storage::entries(leader.log().storage(), 2, 3, u64::MAX), Err(raft::StorageError::Compacted));
+    assert_eq!(leader.log().term(1), None);
+    assert_eq!(leader.log().term(meta.index), Some(meta.term), "the snapshot's own term stays known");
+    assert_eq!(
+        leader.snapshot_meta_at(1),
+        Err(raft::SnapshotError::AlreadyCompacted { index: 1, snapshot: meta.index })
+    );
+}
+
+// ---- membership: joint reads, learners first, reverting (§6, thesis §4) -------------------------
+
+/// Thesis §4.3 and §6.4: in a joint configuration ReadIndex, like commitment,
+/// needs a majority of both halves to confirm leadership.
+#[test]
+fn joint_configuration_reads_need_both_majorities() {
+    let members = Membership { voters: set(&[1, 2, 3]), voters_outgoing: set(&[]), learners: set(&[4]) };
+    let mut r = raft::Raft::new(Config::new(1), raft::MemStorage::new_with_membership(members)).unwrap();
+    make_leader(&mut r);
+    ack_all(&mut r);
+    let term = r.term();
+    r.propose_conf_change(ConfChange::PromoteLearner(4)).unwrap();
+    drain(&mut r);
+    assert!(r.membership().is_joint(), "C_{{1,2,3}},{{1,2,3,4}} is in effect, uncommitted");
+    r.read_index(9).unwrap();
+    let round = heartbeats(&drain(&mut r))[0].0;
+    r.step(heartbeat_response(2, 1, term, round)).unwrap();
+    let a = drain(&mut r);
+    assert!(reads_ready(&a).is_empty(), "1 and 2 are a majority of {{1, 2, 3}} but not of {{1, 2, 3, 4}}");
+    r.step(heartbeat_response(4, 1, term, round)).unwrap();
+    assert_eq!(reads_ready(&drain(&mut r)).len(), 1, "1, 2 and 4: a majority of both");
+}
+
+/// Thesis §4.2.1: a node added with `AddVoter` joins as a learner and is
+/// promoted only once it has caught up, so while it is unreachable (or far
+/// behind) commits go on without it.
+#[test]
+fn added_voter_catches_up_as_a_learner_without_stalling_commits() {
+    let mut net = Net::new(&[1, 2, 3]);
+    net.nodes.insert(4, node(4, &[1, 2, 3]));
+    net.elect(1);
+    net.cut.insert(4);
+    net.get_mut(1).propose_conf_change(ConfChange::AddVoter(4)).unwrap();
+    net.deliver_all();
+    assert!(net.get(1).membership().is_learner(4), "a learner first");
+    assert_eq!(net.get(1).membership().voters, set(&[1, 2, 3]));
+    for k in 0..3 {
+        let index = net.get_mut(1).propose(Bytes::from(format!("w{k}"))).unwrap();
+        net.deliver_all();
+        assert_eq!(net.get(1).status().commit, index, "commits go on while the new node is away");
+    }
+    assert_eq!(net.get(1).membership().voters, set(&[1, 2, 3]), "not promoted while behind");
+    net.cut.clear();
+    net.heartbeat(1);
+    net.heartbeat(1);
+    let leader = net.get(1);
+    assert_eq!(leader.membership(), &Membership::new([1, 2, 3, 4]), "caught up: promoted");
+    let steps: Vec<Membership> = memberships(leader).into_iter().map(|(_, m)| m).collect();
+    assert!(steps.len() >= 3, "{steps:?}");
+    let n = steps.len();
+    assert!(steps[n - 3].is_learner(4) && !steps[n - 3].is_joint(), "learner: {steps:?}");
+    assert!(steps[n - 2].is_joint(), "then C_old,new: {steps:?}");
+    assert_eq!(steps[n - 1], Membership::new([1, 2, 3, 4]), "then C_new");
+    assert_eq!(leader.status().commit, leader.log().last_index());
+}
+
+/// Thesis §4.1: a configuration takes effect as soon as its entry is in the
+/// log, and a node whose configuration entry is cut off by a new leader
+/// reverts to the previous configuration, for elections as well.
+#[test]
+fn configuration_in_effect_when_appended_and_reverted_when_truncated() {
+    let mut r = node(2, &[1, 2, 3]);
+    let joint = Membership { voters: set(&[1, 2, 3, 4]), voters_outgoing: set(&[1, 2, 3]), learners: set(&[]) };
+    let entries = vec![
+        Entry { index: 1, term: 1, payload: EntryPayload::Noop },
+        Entry { index: 2, term: 1, payload: EntryPayload::Membership(joint.clone()) },
+    ];
+    r.step(append(1, 2, 1, (0, 0), entries, 1)).unwrap();
+    drain(&mut r);
+    assert_eq!(r.membership(), &joint, "in effect once in the log, before it commits");
+    // Leader 3 of term 2 never had entry 2: it overwrites it.
+    let noop = Entry { index: 2, term: 2, payload: EntryPayload::Noop };
+    r.step(append(3, 2, 2, (1, 1), vec![noop], 1)).unwrap();
+    drain(&mut r);
+    assert_eq!(r.membership(), &Membership::new([1, 2, 3]), "the truncated change reverts");
+    // And elections use the reverted configuration: 2 asks 1 and 3, not 4.
+    let mut r = node_with(cfg(2, |c| c.pre_vote = false), &[1, 2, 3], &[], 0);
+    r.step(append(1, 2, 1, (0, 0), vec![Entry { index: 1, term: 1, payload: EntryPayload::Membership(joint) }], 0))
+        .unwrap();
+    drain(&mut r);
+    r.step(append(3, 2, 2, (0, 0), vec![Entry { index: 1, term: 2, payload: EntryPayload::Noop }], 0)).unwrap();
+    drain(&mut r);
+    for _ in 0..200 {
+        r.tick();
+        if r.role() == Role::Candidate {
+            break;
+        }
+    }
+    assert_eq!(r.role(), Role::Candidate);
+    let asked: BTreeSet<u64> = sent(&drain(&mut r))
+        .into_iter()
+        .filter(|m| matches!(m.body, MessageBody::RequestVote(_)))
+        .map(|m| m.to)
+        .collect();
+    assert_eq!(asked, set(&[1, 3]));
 }

@@ -17,6 +17,12 @@ use crate::node::{Applied, Durable, IoOp, SimNode, decode_snapshot_with_rest, en
 /// How long one tick of the cores is, in virtual milliseconds.
 pub const TICK_MS: u64 = 10;
 
+/// At most this many events may happen at one virtual instant (and rounds of
+/// actions in one [`Cluster::drive`]): more means nodes are trading messages
+/// in a loop that makes no progress, and with no network delay virtual time
+/// would never move again. Such a test fails instead of hanging.
+pub const EVENTS_PER_INSTANT_MAX: u64 = 1_000_000;
+
 /// Options of a simulated cluster.
 #[derive(Clone, Debug)]
 pub struct ClusterOptions {
@@ -338,11 +344,16 @@ impl Cluster {
     /// Runs the cluster for `ms` virtual milliseconds.
     pub fn run_for(&mut self, ms: u64) {
         let until = self.now + ms;
+        let mut same_instant = 0u64;
         while let Some(Reverse(next)) = self.queue.peek() {
             if next.at > until {
                 break;
             }
             let Some(Reverse(Scheduled { at, event, .. })) = self.queue.pop() else { break };
+            same_instant = if at == self.now { same_instant + 1 } else { 0 };
+            if same_instant > EVENTS_PER_INSTANT_MAX {
+                self.fail(format!("livelock: {EVENTS_PER_INSTANT_MAX} events without virtual time moving"));
+            }
             self.now = at;
             self.process(event);
         }
@@ -400,7 +411,7 @@ impl Cluster {
 
     /// Carries out node `i`'s actions until it has none left.
     pub fn drive(&mut self, i: usize) {
-        loop {
+        for _ in 0..EVENTS_PER_INSTANT_MAX {
             let Some(actions) = self.with_raft(i, |r| r.take_actions()) else { return };
             if actions.is_empty() {
                 return;
@@ -409,6 +420,7 @@ impl Cluster {
                 self.execute(i, action);
             }
         }
+        self.fail(format!("node {i} never runs out of actions"))
     }
 
     fn execute(&mut self, i: usize, action: Action) {

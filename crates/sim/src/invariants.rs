@@ -263,6 +263,16 @@ mod tests {
     }
 
     #[test]
+    fn catches_applied_past_commit() {
+        let mut inv = Invariants::new();
+        let a = log(&[cmd(1, 1, "x"), cmd(2, 1, "y")]);
+        let mut v = view(1, 1, false, 1, &a);
+        assert!(inv.check(&v, &[]).is_ok());
+        v.applied = 2;
+        assert!(inv.check(&v, &[]).is_err(), "applied 2 with commit 1");
+    }
+
+    #[test]
     fn catches_leader_missing_committed_entry() {
         let mut inv = Invariants::new();
         let a = log(&[cmd(1, 1, "x"), cmd(2, 1, "y")]);

@@ -87,7 +87,44 @@ mod tests {
         (0..=max).rev().find(|&i| majority_has(inc, i) && majority_has(out, i)).unwrap_or(0)
     }
 
+    /// Naive reference: a half decides by counting heads (an empty half has
+    /// won); the joint vote is won when both halves are, lost when either is.
+    fn naive_joint_vote(inc: &BTreeSet<NodeId>, out: &BTreeSet<NodeId>, votes: &[Option<bool>]) -> VoteResult {
+        let half = |set: &BTreeSet<NodeId>| {
+            let yes = set.iter().filter(|&&id| votes[id as usize] == Some(true)).count();
+            let no = set.iter().filter(|&&id| votes[id as usize] == Some(false)).count();
+            if set.is_empty() || yes * 2 > set.len() {
+                VoteResult::Won
+            } else if no * 2 >= set.len() {
+                VoteResult::Lost
+            } else {
+                VoteResult::Pending
+            }
+        };
+        match (half(inc), half(out)) {
+            (VoteResult::Won, VoteResult::Won) => VoteResult::Won,
+            (VoteResult::Lost, _) | (_, VoteResult::Lost) => VoteResult::Lost,
+            _ => VoteResult::Pending,
+        }
+    }
+
     proptest! {
+        #[test]
+        fn joint_vote_matches_naive(
+            votes in prop::collection::vec(prop::option::of(any::<bool>()), 7),
+            inc_mask in 1u8..128,
+            out_mask in 0u8..128,
+            learner_mask in 0u8..128,
+        ) {
+            let set = |mask: u8| (0..7).filter(|b| mask & (1 << b) != 0).map(|b| b as NodeId).collect::<BTreeSet<_>>();
+            let (inc, out) = (set(inc_mask), set(out_mask));
+            // Learners are whoever is in neither half: their votes must not count.
+            let learners: BTreeSet<NodeId> = set(learner_mask).difference(&inc).filter(|id| !out.contains(id)).copied().collect();
+            let q = JointQuorum::new(&Membership { voters: inc.clone(), voters_outgoing: out.clone(), learners });
+            let got = q.vote_result(|id| votes[id as usize]);
+            prop_assert_eq!(got, naive_joint_vote(&inc, &out, &votes));
+        }
+
         #[test]
         fn joint_committed_matches_naive(
             acked in prop::collection::vec(0u64..12, 7),

@@ -39,6 +39,10 @@ pub struct Progress {
     /// In `Snapshot`: the offset the follower expects next (a lost chunk is
     /// resent from here, not from the start).
     pub snapshot_offset: u64,
+    /// In `Snapshot`: no chunk was acknowledged since the last heartbeat
+    /// answer. A second heartbeat answer in that state means the chunk in
+    /// flight was lost, and only then is it resent.
+    pub snapshot_idle: bool,
 }
 
 impl Progress {
@@ -53,6 +57,7 @@ impl Progress {
             recent_active: false,
             read_round_acked: 0,
             snapshot_offset: 0,
+            snapshot_idle: false,
         }
     }
 
@@ -89,6 +94,7 @@ impl Progress {
     pub fn become_snapshot(&mut self, index: Index) {
         self.state = ProgressState::Snapshot { index };
         self.snapshot_offset = 0;
+        self.snapshot_idle = false;
         self.probe_sent = false;
         self.inflights.reset();
     }
@@ -103,6 +109,30 @@ impl Progress {
         }
         self.next_index = self.next_index.max(index + 1);
         updated
+    }
+
+    /// In `Snapshot`: the follower expects the chunk at `next_offset`. Returns
+    /// whether that chunk should be sent now: when the transfer moved forward,
+    /// or when the follower lost it and must start over at 0. Any other answer
+    /// (a duplicate, or one overtaken by later ones) is about a chunk that is
+    /// already on its way, and sending it again would start a second stream.
+    pub fn maybe_snapshot_progress(&mut self, next_offset: u64) -> bool {
+        let restart = next_offset == 0 && self.snapshot_offset != 0;
+        if next_offset <= self.snapshot_offset && !restart {
+            return false;
+        }
+        self.snapshot_offset = next_offset;
+        self.snapshot_idle = false;
+        true
+    }
+
+    /// In `Snapshot`: a heartbeat answer arrived. Returns whether the chunk
+    /// in flight should be resent, because nothing was acknowledged for a
+    /// whole heartbeat interval (the resend then gets an interval of its own).
+    pub fn snapshot_stalled(&mut self) -> bool {
+        let stalled = self.snapshot_idle;
+        self.snapshot_idle = !stalled;
+        stalled
     }
 
     /// Records that an AppendEntries with entries up to `last_index` was sent.
@@ -183,6 +213,25 @@ mod tests {
         assert_eq!(p.state, ProgressState::Probe);
         assert_eq!(p.next_index, 7);
         assert!(!p.maybe_decrease_to(9, 2), "probe answered for another prev index");
+    }
+
+    #[test]
+    fn snapshot_chunks_move_forward_or_restart_only() {
+        let mut p = progress();
+        p.become_snapshot(20);
+        assert!(!p.maybe_snapshot_progress(0), "chunk 0 is already out");
+        assert!(p.maybe_snapshot_progress(100));
+        assert!(!p.maybe_snapshot_progress(100), "a duplicate answer");
+        assert!(p.maybe_snapshot_progress(200));
+        assert!(!p.maybe_snapshot_progress(100), "an answer overtaken by a later one");
+        assert!(p.maybe_snapshot_progress(0), "the follower lost the transfer: start over");
+        assert_eq!(p.snapshot_offset, 0);
+        assert!(!p.snapshot_stalled(), "the first heartbeat answer only marks the interval");
+        assert!(p.snapshot_stalled(), "no progress for an interval: resend");
+        assert!(!p.snapshot_stalled(), "the resend gets an interval of its own");
+        assert!(p.snapshot_stalled());
+        assert!(p.maybe_snapshot_progress(100));
+        assert!(!p.snapshot_stalled(), "progress restarts the interval");
     }
 
     #[test]
