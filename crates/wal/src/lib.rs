@@ -122,10 +122,12 @@
 //! * Leftover `*.tmp` files are removed; the newest snapshot is verified
 //!   whole (a bad one refuses to open); older snapshots are removed.
 //! * Every segment header and every record is verified. A record that fails
-//!   in the **last** segment, with no valid record anywhere after it, is a
-//!   torn write: the file is cut there, with a `tracing::warn!`. Anything
-//!   else — a bad checksum in an earlier segment or followed by a valid
-//!   record, an index out of sequence, a missing segment (gap), a truncated
+//!   its length or checksum in the **last** segment, with no valid record
+//!   anywhere after it, is a torn write: the file is cut there, with a
+//!   `tracing::warn!`. Anything else — a bad checksum in an earlier segment
+//!   or followed by a valid record, a record whose checksum holds but whose
+//!   index is out of sequence (a gap, even at the very end) or whose kind is
+//!   not an entry, a missing segment (gap), a truncated
 //!   or damaged segment header, a missing hard-state file beside a log —
 //!   refuses to open with [`OpenError::Corrupt`] naming the file and the
 //!   byte offset.
