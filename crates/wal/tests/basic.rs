@@ -201,3 +201,52 @@ fn installing_a_snapshot_keeps_a_newer_one_finished_meanwhile() {
     assert_eq!(wal.storage().snapshot_meta().index, 80);
     assert_eq!(wal.storage().entries(81, 101, u64::MAX).unwrap().len(), 20);
 }
+
+#[test]
+fn recent_entries_are_read_from_memory_older_ones_from_the_segments() {
+    use wal::fs::Fs;
+    let fs = wal::sim::SimFs::new();
+    let entry_bytes = cmd(1, 1).size_bytes() as usize;
+    let opts = WalOptions { segment_bytes_max: 1 << 20, cache_bytes_max: 10 * entry_bytes };
+    let mut wal = open_sim(&fs, opts).unwrap();
+    wal.append(&(1..=100).map(|i| cmd(i, 1)).collect::<Vec<_>>()).unwrap();
+    wal.sync().unwrap();
+    // Wipe every record on disk: only reads served from memory still work.
+    let seg = dir().join(fs.list(dir()).unwrap().into_iter().find(|n| n.ends_with(".log")).unwrap());
+    let len = fs.read_file(&seg).unwrap().len();
+    fs.write_file(&seg, vec![0; len]).unwrap();
+    let s = wal.storage();
+    let recent = s.entries(95, 101, u64::MAX).unwrap();
+    assert_eq!(recent, (95..=100).map(|i| cmd(i, 1)).collect::<Vec<_>>());
+    let old = std::panic::catch_unwind(|| s.entries(50, 52, u64::MAX));
+    assert!(old.is_err(), "an entry outside the cache is read from the (wiped) segment");
+}
+
+#[test]
+fn segments_wholly_below_the_snapshot_are_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    wal.append(&(1..=100).map(|i| cmd(i, 1)).collect::<Vec<_>>()).unwrap();
+    wal.sync().unwrap();
+    let firsts = |p: &std::path::Path| {
+        let mut v: Vec<u64> = std::fs::read_dir(p)
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".log")?.parse().ok())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = firsts(tmp.path());
+    assert!(before.len() > 5 && before[0] == 1, "{before:?}");
+    let snap = snapshot(&wal, 60, 1, b"state at 60");
+    wal.install_snapshot(snap).unwrap();
+    // Exactly the segments whose entries are all below 60 are gone; the one
+    // holding entry 60 stays (recovery reads the snapshot's term from it).
+    let holding = *before.iter().filter(|f| **f <= 60).max().unwrap();
+    let expected: Vec<u64> = before.iter().copied().filter(|f| *f >= holding).collect();
+    assert_eq!(firsts(tmp.path()), expected);
+    drop(wal);
+    let wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    assert_eq!(firsts(tmp.path()), expected);
+    assert_eq!((wal.storage().first_index(), wal.storage().last_index()), (61, 100));
+}
