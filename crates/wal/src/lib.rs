@@ -98,6 +98,10 @@
 //!   not cost a batch with records a second `fdatasync`: it is written with
 //!   the next term/vote change or the next sync without records (Raft does
 //!   not need `commit` to be durable; after a crash it may lag, never lead).
+//! * [`WalWriter::submit`] encodes an append's records (framing and CRC32C,
+//!   see [`EncodedEntries`]) on the caller's thread, so the writer thread
+//!   only copies them: the next batch is encoded while the previous one is
+//!   in its `fdatasync`. The bytes on disk are those [`Wal::append`] writes.
 //! * A new segment appears only complete: its header is written to a
 //!   temporary file, synced, renamed, and the directory synced, before any
 //!   record goes into it; the previous segment is synced first, so only the
@@ -152,6 +156,7 @@
 
 #![forbid(unsafe_code)]
 
+mod encoded;
 mod error;
 pub mod fs;
 mod hard_state;
@@ -165,6 +170,7 @@ mod storage;
 mod wal;
 mod writer;
 
+pub use encoded::EncodedEntries;
 pub use error::{OpenError, WalError};
 pub use hard_state::{HARD_STATE_FILE, HARD_STATE_SLOT_LEN};
 pub use snapshot::{SNAPSHOT_DIR, SnapshotFile, SnapshotWriter, snapshot_name};

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use raft::{Entry, HardState, Index, SnapshotMeta, Term};
 
+use crate::encoded::EncodedEntries;
 use crate::error::{OpenError, WalError};
 use crate::fs::{FileRef, Fs};
 use crate::hard_state::HardStateFile;
@@ -147,28 +148,55 @@ impl Wal {
         self.check()?;
         let snapshot_index = self.snapshot_index;
         for e in entries.iter().filter(|e| e.index > snapshot_index) {
-            let r = self.append_one(e);
+            let r = self.append_one(e.clone(), None);
             self.guard(r)?;
         }
         Ok(())
     }
 
-    fn append_one(&mut self, e: &Entry) -> Result<(), WalError> {
+    /// [`Wal::append`] of entries whose records were encoded beforehand
+    /// (on another thread): the records are copied into the write buffer
+    /// as they are, byte for byte what `append` would have written.
+    pub fn append_encoded(&mut self, batch: EncodedEntries) -> Result<(), WalError> {
+        self.check()?;
+        let (entries, bytes) = batch.into_parts();
+        let mut at = 0;
+        for e in entries {
+            let len = record::entry_len(&e);
+            let rec = bytes.get(at..at + len);
+            at += len;
+            if e.index > self.snapshot_index {
+                let r = self.append_one(e, rec);
+                self.guard(r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Buffers the record of `e`: `encoded` if given (it must be the
+    /// record of `e`), else encoded here.
+    fn append_one(&mut self, e: Entry, encoded: Option<&[u8]>) -> Result<(), WalError> {
         if e.index <= self.last.0 {
             self.truncate_from(e.index)?;
         }
         if e.index != self.last.0 + 1 {
             return Err(WalError::Hole { last: self.last.0, got: e.index });
         }
-        let len = record::entry_len(e);
+        let len = record::entry_len(&e);
         if len - RECORD_HEADER_LEN > RECORD_LEN_MAX as usize {
             return Err(WalError::TooLarge { index: e.index, len });
         }
         let active = self.make_room(len)?;
         let offset = (active + self.buf.len() as u64) as u32;
-        record::encode_entry(e, &mut self.buf);
-        self.pending.push((e.clone(), offset));
+        match encoded {
+            Some(rec) => {
+                debug_assert_eq!(rec.len(), len, "an encoded record of the wrong length");
+                self.buf.extend_from_slice(rec);
+            }
+            None => record::encode_entry(&e, &mut self.buf),
+        }
         self.last = (e.index, e.term);
+        self.pending.push((e, offset));
         Ok(())
     }
 

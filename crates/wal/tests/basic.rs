@@ -250,3 +250,30 @@ fn segments_wholly_below_the_snapshot_are_removed() {
     assert_eq!(firsts(tmp.path()), expected);
     assert_eq!((wal.storage().first_index(), wal.storage().last_index()), (61, 100));
 }
+
+#[test]
+fn pre_encoded_appends_write_the_same_bytes_as_plain_ones() {
+    use wal::fs::Fs;
+    let entries: Vec<_> = (1..=60).map(|i| if i % 9 == 0 { member(i, 2) } else { cmd(i, 2) }).collect();
+    let conflict = [cmd(30, 3), cmd(31, 3)];
+    let plain = wal::sim::SimFs::new();
+    let mut wal = open_sim(&plain, small_segments()).unwrap();
+    for chunk in entries.chunks(7).chain([&conflict[..]]) {
+        wal.append(chunk).unwrap();
+        wal.sync().unwrap();
+    }
+    let encoded = wal::sim::SimFs::new();
+    let mut wal = open_sim(&encoded, small_segments()).unwrap();
+    for chunk in entries.chunks(7).chain([&conflict[..]]) {
+        wal.append_encoded(wal::EncodedEntries::new(chunk.to_vec())).unwrap();
+        wal.sync().unwrap();
+    }
+    let files = plain.list(dir()).unwrap();
+    assert!(files.len() > 3);
+    assert_eq!(files, encoded.list(dir()).unwrap());
+    for name in files {
+        let path = dir().join(name);
+        assert_eq!(plain.read_file(&path).unwrap(), encoded.read_file(&path).unwrap(), "{}", path.display());
+    }
+    assert_eq!(wal.storage().last_index(), 31);
+}
