@@ -104,8 +104,11 @@
 //!   in its `fdatasync`. The bytes on disk are those [`Wal::append`] writes.
 //! * A new segment appears only complete: its header is written to a
 //!   temporary file, synced, renamed, and the directory synced, before any
-//!   record goes into it; the previous segment is synced first, so only the
-//!   last segment can ever end in a torn write.
+//!   record goes into it; the previous segment is complete and synced
+//!   first, so only the last segment can ever end in a torn write. (A
+//!   segment is preferably closed at the start of a batch, when the last
+//!   sync has already sealed it, rather than in the middle of one, which
+//!   costs an extra `fdatasync`: see [`WalOptions::segment_bytes_max`].)
 //! * Hard state: a crash leaves the old or the new value (the slot not
 //!   holding the latest value is the one written).
 //! * Snapshots: written to a temporary file, synced, renamed, directory

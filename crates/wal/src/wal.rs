@@ -21,8 +21,12 @@ use crate::storage::WalStorage;
 #[derive(Clone, Debug)]
 pub struct WalOptions {
     /// A segment is closed and a new one started once the next record would
-    /// take it past this size (a larger single record gets a segment of its
-    /// own). At most `u32::MAX`.
+    /// take it past this size — except within a batch (records buffered
+    /// since the last sync), where it may grow to 1.5 times this size before
+    /// it is closed: closing it mid-batch costs an extra `fdatasync` to seal
+    /// it, closing it at the start of the next batch costs none (the last
+    /// sync left it complete). A larger single record gets a segment of its
+    /// own. At most `u32::MAX`.
     pub segment_bytes_max: u64,
     /// How many bytes (by [`Entry::size_bytes`]) of recently appended entries
     /// are kept in memory for reads.
@@ -203,15 +207,17 @@ impl Wal {
     /// Makes sure the active segment can take `len` more bytes, starting a
     /// new one if not. Returns the active segment's written length.
     fn make_room(&mut self, len: usize) -> Result<u64, WalError> {
-        let max = self.opts.segment_bytes_max.min(u64::from(u32::MAX));
-        if let Some(a) = &self.active {
-            let used = a.len + self.buf.len() as u64;
-            if used == SEGMENT_HEADER_LEN as u64 || used + len as u64 <= max {
-                return Ok(a.len);
-            }
+        if let Some(a) = &self.active
+            && self.fits(a.len + self.buf.len() as u64, len as u64)
+        {
+            return Ok(a.len);
         }
         // Seal the old segment first: only the last segment may end torn.
-        self.sync()?;
+        // With nothing buffered it is sealed already: every write to it was
+        // followed by its `fdatasync`.
+        if !self.buf.is_empty() {
+            self.sync()?;
+        }
         let first = self.last.0 + 1;
         let (file, path) =
             create_segment(&*self.fs, &self.dir, first).map_err(|(p, e)| WalError::io("create segment", p, e))?;
@@ -225,6 +231,15 @@ impl Wal {
         wr(&self.index).segments.push_back(seg);
         self.active = Some(Active { file, path, len: SEGMENT_HEADER_LEN as u64 });
         Ok(SEGMENT_HEADER_LEN as u64)
+    }
+
+    /// Whether `len` more bytes go into the active segment, `used` bytes
+    /// long with what is buffered (see [`WalOptions::segment_bytes_max`]).
+    fn fits(&self, used: u64, len: u64) -> bool {
+        let max = self.opts.segment_bytes_max.min(u64::from(u32::MAX));
+        let mid_batch_max = max.saturating_add(max / 2).min(u64::from(u32::MAX));
+        let mid_batch = !self.buf.is_empty();
+        used == SEGMENT_HEADER_LEN as u64 || used + len <= max || (mid_batch && used + len <= mid_batch_max)
     }
 
     /// Buffers a new hard state, written after the log by the next sync.

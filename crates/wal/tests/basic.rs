@@ -277,3 +277,47 @@ fn pre_encoded_appends_write_the_same_bytes_as_plain_ones() {
     }
     assert_eq!(wal.storage().last_index(), 31);
 }
+
+#[test]
+fn segments_close_at_a_batch_boundary_without_an_extra_fdatasync() {
+    use wal::fs::Fs;
+    let fs = wal::sim::SimFs::new();
+    let opts = WalOptions { segment_bytes_max: 1000, cache_bytes_max: 0 };
+    let mut wal = open_sim(&fs, opts).unwrap();
+    let segment_lens = || {
+        let mut names: Vec<_> = fs.list(dir()).unwrap().into_iter().filter(|n| n.ends_with(".log")).collect();
+        names.sort();
+        names.iter().map(|n| fs.read_file(&dir().join(n)).unwrap().len()).collect::<Vec<_>>()
+    };
+    let big = |i: u64| raft::Entry { term: 1, index: i, payload: raft::EntryPayload::Command(vec![7; 75].into()) };
+    // 100-byte records: 5 of them after the 24-byte header fill 524 bytes.
+    wal.append(&(1..=5).map(big).collect::<Vec<_>>()).unwrap();
+    wal.sync().unwrap();
+    // A batch that crosses the size goes on in the same segment...
+    let before = fs.ops();
+    wal.append(&(6..=11).map(big).collect::<Vec<_>>()).unwrap();
+    wal.sync().unwrap();
+    assert_eq!(fs.ops() - before, 2, "one write and one fdatasync, no seal");
+    assert_eq!(segment_lens(), vec![1124]);
+    // ...and the next batch starts a new one: create, header, fdatasync,
+    // rename, directory fsync; then its own write and fdatasync.
+    let before = fs.ops();
+    wal.append(&[big(12)]).unwrap();
+    wal.sync().unwrap();
+    assert_eq!(fs.ops() - before, 5 + 2);
+    assert_eq!(segment_lens(), vec![1124, 124]);
+    // Within a batch a segment never passes 1.5 times the size: a batch of
+    // 40 records is split, the full segment sealed first.
+    wal.append(&(13..=54).map(big).collect::<Vec<_>>()).unwrap();
+    wal.sync().unwrap();
+    let lens = segment_lens();
+    assert!(lens.iter().all(|l| *l <= 1500), "{lens:?}");
+    assert_eq!(lens.iter().sum::<usize>(), 24 * lens.len() + 54 * 100);
+    drop(wal);
+    let wal = open_sim(&fs, opts_of(1000)).unwrap();
+    assert_eq!(wal.storage().entries(1, 55, u64::MAX).unwrap(), (1..=54).map(big).collect::<Vec<_>>());
+}
+
+fn opts_of(segment_bytes_max: u64) -> WalOptions {
+    WalOptions { segment_bytes_max, cache_bytes_max: 0 }
+}
