@@ -19,6 +19,8 @@
 //!   ahead of durability (default 2);
 //! * `WAL_BENCH_LONG_ENTRIES` — entries in the long log of the log-length
 //!   comparison (default 2,000,000: about 560 MB; 0 skips it);
+//! * `WAL_BENCH_SEGMENT_MB` — the WAL's segment size (default: the
+//!   `WalOptions` default, 64);
 //! * `WAL_BENCH_RECOVERY_MB` — size of the log to recover (default 64; 1024
 //!   for the 1 GiB figure).
 #![allow(clippy::unwrap_used)]
@@ -43,6 +45,13 @@ const SEQ_OP_BYTES: usize = 16 << 20;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The WAL's options: the defaults, with `WAL_BENCH_SEGMENT_MB` if set.
+fn options() -> WalOptions {
+    let default = WalOptions::default();
+    let segment_bytes_max = env_u64("WAL_BENCH_SEGMENT_MB", default.segment_bytes_max >> 20) << 20;
+    WalOptions { segment_bytes_max, ..default }
 }
 
 /// A 256-byte command entry. The payload is shared, so the loop measures
@@ -130,7 +139,7 @@ struct Pipelined {
 
 impl Pipelined {
     fn new(dir: &Path, batch: u64, in_flight: usize) -> Self {
-        let wal = Wal::open(dir, WalOptions::default()).unwrap();
+        let wal = Wal::open(dir, options()).unwrap();
         let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
         Pipelined { writer, next: 1, batch, in_flight: in_flight.max(1), waiting: Default::default() }
     }
@@ -169,7 +178,7 @@ fn paired(dir: &Path, batch: u64) -> Paired {
     let mut raw_same = RawAppender::new(&dir.join("rawsame"), RECORD_BYTES * batch as usize, 1);
     let mut raw_seq = RawAppender::new(&dir.join("rawseq"), 1 << 20, SEQ_OP_BYTES >> 20);
     let wal_dir = dir.join("wal");
-    let mut wal = Wal::open(&wal_dir, WalOptions::default()).unwrap();
+    let mut wal = Wal::open(&wal_dir, options()).unwrap();
     let mut next = 1;
     let mut pipelined = Pipelined::new(&dir.join("writer"), batch, env_u64("WAL_BENCH_IN_FLIGHT", 2) as usize);
     let mut p = Paired {
@@ -232,8 +241,8 @@ fn log_length(dir: &Path, long: u64) -> (f64, f64) {
     const BATCH: u64 = 256;
     let slice = Duration::from_millis(env_u64("WAL_BENCH_SLICE_MS", 100));
     let total = Duration::from_secs(env_u64("WAL_BENCH_SECS", 8));
-    let mut short_wal = Wal::open(dir.join("short"), WalOptions::default()).unwrap();
-    let mut long_wal = Wal::open(dir.join("long"), WalOptions::default()).unwrap();
+    let mut short_wal = Wal::open(dir.join("short"), options()).unwrap();
+    let mut long_wal = Wal::open(dir.join("long"), options()).unwrap();
     let mut long_next = 1;
     while long_next <= long {
         let entries: Vec<Entry> = (long_next..(long_next + 4096).min(long + 1)).map(entry).collect();
@@ -263,7 +272,7 @@ fn log_length(dir: &Path, long: u64) -> (f64, f64) {
 /// Single-entry submissions through the writer thread with up to `window`
 /// in flight: how far group commit lifts batch-of-1 proposals.
 fn writer_group_commit(dir: &Path, window: u64) -> f64 {
-    let wal = Wal::open(dir, WalOptions::default()).unwrap();
+    let wal = Wal::open(dir, options()).unwrap();
     let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
     let start = Instant::now();
     let mut next = 1;
@@ -283,7 +292,7 @@ fn writer_group_commit(dir: &Path, window: u64) -> f64 {
 /// Builds a log of about `mb` MiB, then alternately times reading its files
 /// and opening it (three of each); returns the median times and the bytes.
 fn recovery(dir: &Path, mb: u64) -> (f64, f64, u64) {
-    let mut wal = Wal::open(dir, WalOptions::default()).unwrap();
+    let mut wal = Wal::open(dir, options()).unwrap();
     let total = (mb << 20) / RECORD_BYTES as u64;
     let mut next = 1;
     while next <= total {
@@ -299,7 +308,7 @@ fn recovery(dir: &Path, mb: u64) -> (f64, f64, u64) {
         bytes = read_segments(dir);
         reads.push(start.elapsed().as_secs_f64());
         let start = Instant::now();
-        let wal = Wal::open(dir, WalOptions::default()).unwrap();
+        let wal = Wal::open(dir, options()).unwrap();
         opens.push(start.elapsed().as_secs_f64());
         assert_eq!(wal.storage().last_index(), total);
     }
@@ -326,7 +335,11 @@ fn main() {
     }
     let root_dir = std::env::var("WAL_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
     let root = tempfile::tempdir_in(root_dir).unwrap();
-    println!("WAL benchmark in {}, paired slices", root.path().display());
+    println!(
+        "WAL benchmark in {}, paired slices, {} MiB segments",
+        root.path().display(),
+        options().segment_bytes_max >> 20
+    );
     let batches: Vec<u64> = match std::env::var("WAL_BENCH_BATCHES") {
         Ok(list) => list.split(',').filter_map(|b| b.trim().parse().ok()).collect(),
         Err(_) => BATCHES.to_vec(),
