@@ -164,6 +164,10 @@ impl Wal {
     pub fn append_encoded(&mut self, batch: EncodedEntries) -> Result<(), WalError> {
         self.check()?;
         let (entries, bytes) = batch.into_parts();
+        let (entries, bytes) = match self.adopt(entries, bytes) {
+            Ok(()) => return Ok(()),
+            Err(back) => back,
+        };
         let mut at = 0;
         for e in entries {
             let len = record::entry_len(&e);
@@ -174,6 +178,36 @@ impl Wal {
                 self.guard(r)?;
             }
         }
+        Ok(())
+    }
+
+    /// The common case of [`Wal::append_encoded`] without a copy: nothing
+    /// buffered yet, the entries continue the log and all fit in the active
+    /// segment, so their encoded records become the write buffer as they
+    /// are. Anything else is handed back for the entry-by-entry path.
+    fn adopt(&mut self, entries: Vec<Entry>, bytes: Vec<u8>) -> Result<(), (Vec<Entry>, Vec<u8>)> {
+        let (Some(a), Some(first), Some(last)) = (&self.active, entries.first(), entries.last()) else {
+            return Err((entries, bytes));
+        };
+        let max = self.opts.segment_bytes_max.min(u64::from(u32::MAX));
+        let continues = first.index == self.last.0 + 1 && first.index > self.snapshot_index;
+        let in_sequence = entries.windows(2).all(|w| w[1].index == w[0].index + 1);
+        let fits = a.len + bytes.len() as u64 <= max;
+        if !(self.buf.is_empty() && continues && in_sequence && fits) {
+            return Err((entries, bytes));
+        }
+        let lens: Vec<usize> = entries.iter().map(record::entry_len).collect();
+        let whole = lens.iter().sum::<usize>() == bytes.len();
+        if !whole || lens.iter().any(|l| l - RECORD_HEADER_LEN > RECORD_LEN_MAX as usize) {
+            return Err((entries, bytes));
+        }
+        let mut offset = a.len;
+        self.last = (last.index, last.term);
+        for (e, len) in entries.into_iter().zip(lens) {
+            self.pending.push((e, offset as u32));
+            offset += len as u64;
+        }
+        self.buf = bytes;
         Ok(())
     }
 
