@@ -75,6 +75,9 @@
 //!
 //! **Hard state** (`hardstate`): a kind-4 record at byte 0 (slot 0) and one
 //! at byte 512 (slot 1); the valid slot with the higher `seq` is current.
+//! This file has no header of its own: its format is versioned by the record
+//! kind (a new layout gets a new kind, which this code refuses to read as a
+//! hard state rather than misread).
 //!
 //! **Snapshot**: a 16-byte header (magic `"RKVSNP"`, version `u8`, nine zero
 //! bytes), a kind-5 record, the raw data, and a 16-byte trailer

@@ -328,3 +328,23 @@ fn a_hole_is_refused_and_stops_the_wal() {
     assert!(wal.append(&[cmd(6, 1)]).is_err(), "sticky");
     assert_eq!(open_sim(&fs.crash_image(), small_segments()).unwrap().storage().last_index(), 5);
 }
+
+#[test]
+fn a_hard_state_file_of_another_format_is_refused_not_misread() {
+    // The file is versioned by its record kind: whole, checksummed records
+    // of another kind in both slots are not taken for a hard state.
+    let fs = disk_with(5);
+    let path = dir().join(wal::HARD_STATE_FILE);
+    let mut data = vec![0; 2 * wal::HARD_STATE_SLOT_LEN as usize];
+    for slot in 0..2 {
+        let mut rec = Vec::new();
+        let meta = raft::SnapshotMeta { index: 7, term: 7, membership: raft::Membership::new([1]) };
+        wal::record::encode(&wal::record::Record::SnapshotMeta(meta), &mut rec);
+        let at = slot * wal::HARD_STATE_SLOT_LEN as usize;
+        data[at..at + rec.len()].copy_from_slice(&rec);
+    }
+    fs.write_file(&path, data).unwrap();
+    let (got, offset, what) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
+    assert_eq!((got, offset), (path, 0));
+    assert!(what.contains("hard-state"), "{what}");
+}
