@@ -22,8 +22,15 @@ pub struct EncodedEntries {
 impl EncodedEntries {
     /// Encodes the record of every entry (framing and CRC32C).
     pub fn new(entries: Vec<Entry>) -> Self {
-        let len = entries.iter().map(record::entry_len).sum();
-        let mut bytes = Vec::with_capacity(len);
+        EncodedEntries::with_buffer(entries, Vec::new())
+    }
+
+    /// [`EncodedEntries::new`] into a recycled buffer (its contents are
+    /// dropped, its capacity reused: a large batch then costs no fresh
+    /// pages to fault in and zero).
+    pub(crate) fn with_buffer(entries: Vec<Entry>, mut bytes: Vec<u8>) -> Self {
+        bytes.clear();
+        bytes.reserve(entries.iter().map(record::entry_len).sum());
         for e in &entries {
             record::encode_entry(e, &mut bytes);
         }
@@ -65,6 +72,9 @@ mod tests {
         entries.iter().for_each(|e| record::encode_entry(e, &mut expected));
         let batch = EncodedEntries::new(entries.clone());
         assert_eq!((batch.entries(), batch.encoded_len()), (&entries[..], expected.len()));
-        assert_eq!(batch.into_parts(), (entries, expected));
+        assert_eq!(batch.into_parts(), (entries.clone(), expected.clone()));
+        // A recycled buffer's old contents never leak into the records.
+        let recycled = EncodedEntries::with_buffer(entries.clone(), vec![0xAA; 4096]);
+        assert_eq!(recycled.into_parts(), (entries, expected));
     }
 }

@@ -64,6 +64,9 @@ pub struct Wal {
     pub(crate) active: Option<Active>,
     pub(crate) hard_state: HardStateFile,
     buf: Vec<u8>,
+    /// A buffer given up by [`Wal::append_encoded`], for the caller to
+    /// recycle ([`Wal::take_spare_buffer`]).
+    spare: Option<Vec<u8>>,
     /// Buffered entries and where their records go in the active segment.
     pending: Vec<(Entry, u32)>,
     pending_hard_state: Option<HardState>,
@@ -102,6 +105,7 @@ impl Wal {
             active,
             hard_state,
             buf: Vec::new(),
+            spare: None,
             pending: Vec::new(),
             pending_hard_state: None,
             last,
@@ -178,7 +182,15 @@ impl Wal {
                 self.guard(r)?;
             }
         }
+        self.spare = Some(bytes);
         Ok(())
+    }
+
+    /// The buffer the last [`Wal::append_encoded`] gave up (the batch's own,
+    /// copied from, or the write buffer it replaced), to encode a later
+    /// batch into.
+    pub(crate) fn take_spare_buffer(&mut self) -> Option<Vec<u8>> {
+        self.spare.take()
     }
 
     /// The common case of [`Wal::append_encoded`] without a copy: nothing
@@ -207,7 +219,7 @@ impl Wal {
             self.pending.push((e, offset as u32));
             offset += len as u64;
         }
-        self.buf = bytes;
+        self.spare = Some(std::mem::replace(&mut self.buf, bytes));
         Ok(())
     }
 

@@ -42,9 +42,12 @@ enum Queued {
 }
 
 impl Queued {
-    fn new(op: Op) -> Self {
+    fn new(op: Op, shared: &Shared) -> Self {
         match op {
-            Op::Append(entries) => Queued::Append(EncodedEntries::new(entries)),
+            Op::Append(entries) => {
+                let buf = lock(&shared.buffers).pop().unwrap_or_default();
+                Queued::Append(EncodedEntries::with_buffer(entries, buf))
+            }
             other => Queued::Other(other),
         }
     }
@@ -103,12 +106,19 @@ struct Progress {
 
 #[derive(Default)]
 struct Shared {
+    /// Encoding buffers handed back by the writer thread for reuse (at most
+    /// [`SPARE_BUFFERS_MAX`]).
+    buffers: Mutex<Vec<Vec<u8>>>,
     queue: Mutex<Queue>,
     /// Signalled when work arrives or room frees up.
     queue_cv: Condvar,
     progress: Mutex<Progress>,
     progress_cv: Condvar,
 }
+
+/// How many encoding buffers are kept for reuse: enough for a batch being
+/// encoded while another is written.
+const SPARE_BUFFERS_MAX: usize = 2;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -154,7 +164,7 @@ impl WalWriter {
     /// thread, before the queue is locked: the writer thread only copies
     /// them, so encoding the next batch overlaps the previous `fdatasync`.
     pub fn submit(&self, op: Op) -> Result<u64, WalError> {
-        let op = Queued::new(op);
+        let op = Queued::new(op, &self.shared);
         let mut q = lock(&self.shared.queue);
         while q.ops.len() >= self.opts.queue_ops_max && !q.closed {
             q = self.shared.queue_cv.wait(q).unwrap_or_else(|p| p.into_inner());
@@ -261,7 +271,7 @@ fn process(wal: &mut Wal, shared: &Shared, batch_bytes_max: u64, on_durable: Opt
         let Some(seq) = batch.last().map(|(s, _)| *s) else {
             continue;
         };
-        match apply(wal, batch) {
+        match apply(wal, batch, shared) {
             Ok((index, term)) => {
                 let durable = Durable { seq, index, term };
                 lock(&shared.progress).durable = durable;
@@ -280,6 +290,16 @@ fn process(wal: &mut Wal, shared: &Shared, batch_bytes_max: u64, on_durable: Opt
                 drop(q);
                 return;
             }
+        }
+    }
+}
+
+/// Hands the buffer an append gave up back to the submitters.
+fn recycle(wal: &mut Wal, shared: &Shared) {
+    if let Some(buf) = wal.take_spare_buffer() {
+        let mut buffers = lock(&shared.buffers);
+        if buffers.len() < SPARE_BUFFERS_MAX && buf.capacity() > 0 {
+            buffers.push(buf);
         }
     }
 }
@@ -307,10 +327,13 @@ fn next_batch(shared: &Shared, batch_bytes_max: u64) -> Option<Vec<(u64, Queued)
     Some(batch)
 }
 
-fn apply(wal: &mut Wal, batch: Vec<(u64, Queued)>) -> Result<(Index, Term), WalError> {
+fn apply(wal: &mut Wal, batch: Vec<(u64, Queued)>, shared: &Shared) -> Result<(Index, Term), WalError> {
     for (_, op) in batch {
         match op {
-            Queued::Append(batch) => wal.append_encoded(batch)?,
+            Queued::Append(batch) => {
+                wal.append_encoded(batch)?;
+                recycle(wal, shared);
+            }
             Queued::Other(Op::Append(entries)) => wal.append(&entries)?,
             Queued::Other(Op::HardState(hs)) => wal.set_hard_state(hs)?,
             Queued::Other(Op::InstallSnapshot(snap)) => wal.install_snapshot(snap)?,
