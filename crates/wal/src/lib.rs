@@ -159,6 +159,9 @@
 //! up to [`WalOptions::cache_bytes_max`]; older reads go to the segments.
 //! Appending costs the same however long the log is. Recovery reads each
 //! segment whole, verifying it while a helper thread reads the next one.
+//! A queued append holds its entries and their encoded records (about twice
+//! its size) until written; the [`WalWriter`] keeps up to two encoding
+//! buffers, each as large as the largest batch seen, for reuse.
 
 #![forbid(unsafe_code)]
 
