@@ -1,8 +1,10 @@
 //! WAL benchmark against the physical limits of the same disk, measured in
 //! the same run: raw `fdatasync` rate, sequential write bandwidth, WAL appends
-//! of 256-byte entries in batches of 1, 16, 256 (and 4096) per sync, group
-//! commit through the writer thread, and recovery time against reading the
-//! files.
+//! of 256-byte entries in batches of 1, 16, 256 (and 4096) per sync, both
+//! through `Wal` directly and through the `WalWriter` thread with batches
+//! submitted ahead (encoding overlapping the previous sync), group commit of
+//! single-entry submissions, append throughput on a fresh log against a long
+//! one, and recovery time against reading the files.
 //!
 //! A shared virtual disk drifts by 10x within seconds, so each WAL figure is
 //! measured *paired*: short slices of the WAL workload alternate with slices
@@ -13,6 +15,12 @@
 //! * `WAL_BENCH_DIR` — where to write (default: the system temp dir);
 //! * `WAL_BENCH_SECS` — seconds per batch size, all sides together (default 8);
 //! * `WAL_BENCH_SLICE_MS` — length of one slice (default 100);
+//! * `WAL_BENCH_IN_FLIGHT` — batches the writer-thread side keeps submitted
+//!   ahead of durability (default 2);
+//! * `WAL_BENCH_LONG_ENTRIES` — entries in the long log of the log-length
+//!   comparison (default 2,000,000: about 560 MB; 0 skips it);
+//! * `WAL_BENCH_SEGMENT_MB` — the WAL's segment size (default: the
+//!   `WalOptions` default, 64);
 //! * `WAL_BENCH_RECOVERY_MB` — size of the log to recover (default 64; 1024
 //!   for the 1 GiB figure).
 #![allow(clippy::unwrap_used)]
@@ -37,6 +45,13 @@ const SEQ_OP_BYTES: usize = 16 << 20;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The WAL's options: the defaults, with `WAL_BENCH_SEGMENT_MB` if set.
+fn options() -> WalOptions {
+    let default = WalOptions::default();
+    let segment_bytes_max = env_u64("WAL_BENCH_SEGMENT_MB", default.segment_bytes_max >> 20) << 20;
+    WalOptions { segment_bytes_max, ..default }
 }
 
 /// A 256-byte command entry. The payload is shared, so the loop measures
@@ -102,12 +117,58 @@ impl RawAppender {
     }
 }
 
-/// The four sides measured together for one batch size.
+/// The five sides measured together for one batch size.
 struct Paired {
     raw_256: Side,
     raw_same: Side,
     raw_seq: Side,
     wal: Side,
+    writer: Side,
+}
+
+/// Appends batches through a [`WalWriter`], keeping up to `in_flight`
+/// submitted but not yet durable, so the next batch is built and encoded
+/// on this thread while the writer thread syncs the previous one.
+struct Pipelined {
+    writer: WalWriter,
+    next: u64,
+    batch: u64,
+    in_flight: usize,
+    waiting: std::collections::VecDeque<u64>,
+}
+
+impl Pipelined {
+    fn new(dir: &Path, batch: u64, in_flight: usize) -> Self {
+        let wal = Wal::open(dir, options()).unwrap();
+        let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
+        Pipelined { writer, next: 1, batch, in_flight: in_flight.max(1), waiting: Default::default() }
+    }
+
+    /// Runs until `slice` has passed, then waits for everything submitted,
+    /// so each slice counts exactly the batches made durable in it.
+    fn run_slice(&mut self, side: &mut Side, slice: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < slice {
+            while self.waiting.len() < self.in_flight {
+                let entries: Vec<Entry> = (self.next..self.next + self.batch).map(entry).collect();
+                self.next += self.batch;
+                self.waiting.push_back(self.writer.submit(Op::Append(entries)).unwrap());
+            }
+            self.complete_one(side);
+        }
+        while !self.waiting.is_empty() {
+            self.complete_one(side);
+        }
+        side.secs += start.elapsed().as_secs_f64();
+    }
+
+    fn complete_one(&mut self, side: &mut Side) {
+        if let Some(seq) = self.waiting.pop_front() {
+            self.writer.wait_durable(seq).unwrap();
+            side.ops += 1;
+            side.bytes += self.batch * ENTRY_PAYLOAD_BYTES as u64;
+        }
+    }
 }
 
 fn paired(dir: &Path, batch: u64) -> Paired {
@@ -117,10 +178,16 @@ fn paired(dir: &Path, batch: u64) -> Paired {
     let mut raw_same = RawAppender::new(&dir.join("rawsame"), RECORD_BYTES * batch as usize, 1);
     let mut raw_seq = RawAppender::new(&dir.join("rawseq"), 1 << 20, SEQ_OP_BYTES >> 20);
     let wal_dir = dir.join("wal");
-    let mut wal = Wal::open(&wal_dir, WalOptions::default()).unwrap();
+    let mut wal = Wal::open(&wal_dir, options()).unwrap();
     let mut next = 1;
-    let mut p =
-        Paired { raw_256: Side::default(), raw_same: Side::default(), raw_seq: Side::default(), wal: Side::default() };
+    let mut pipelined = Pipelined::new(&dir.join("writer"), batch, env_u64("WAL_BENCH_IN_FLIGHT", 2) as usize);
+    let mut p = Paired {
+        raw_256: Side::default(),
+        raw_same: Side::default(),
+        raw_seq: Side::default(),
+        wal: Side::default(),
+        writer: Side::default(),
+    };
     let start = Instant::now();
     while start.elapsed() < total {
         p.raw_256.run_slice(slice, || raw_256.op());
@@ -133,7 +200,9 @@ fn paired(dir: &Path, batch: u64) -> Paired {
             next += batch;
             batch * ENTRY_PAYLOAD_BYTES as u64
         });
+        pipelined.run_slice(&mut p.writer, slice);
     }
+    pipelined.writer.shutdown().unwrap();
     p
 }
 
@@ -154,12 +223,56 @@ fn report(batch: u64, p: &Paired) {
         100.0 * p.wal.rate() / p.raw_same.rate(),
         100.0 * p.wal.mbs() / p.raw_seq.mbs()
     );
+    let disk_mbs = |side: &Side| side.mbs() * RECORD_BYTES as f64 / ENTRY_PAYLOAD_BYTES as f64;
+    println!(
+        "      writer thread, batches submitted ahead: {:>9.0} entries/s {:>6.1} MB/s payload ({:.1} MB/s written) = {:.1}% of sequential bandwidth ({:.1}% counting framing); direct Wal: {:.1}% counting framing",
+        p.writer.rate() * batch as f64,
+        p.writer.mbs(),
+        disk_mbs(&p.writer),
+        100.0 * p.writer.mbs() / p.raw_seq.mbs(),
+        100.0 * disk_mbs(&p.writer) / p.raw_seq.mbs(),
+        100.0 * disk_mbs(&p.wal) / p.raw_seq.mbs()
+    );
+}
+
+/// Append throughput on a fresh log against one already `long` entries
+/// long: paired slices of batch-256 appends alternate between the two.
+fn log_length(dir: &Path, long: u64) -> (f64, f64) {
+    const BATCH: u64 = 256;
+    let slice = Duration::from_millis(env_u64("WAL_BENCH_SLICE_MS", 100));
+    let total = Duration::from_secs(env_u64("WAL_BENCH_SECS", 8));
+    let mut short_wal = Wal::open(dir.join("short"), options()).unwrap();
+    let mut long_wal = Wal::open(dir.join("long"), options()).unwrap();
+    let mut long_next = 1;
+    while long_next <= long {
+        let entries: Vec<Entry> = (long_next..(long_next + 4096).min(long + 1)).map(entry).collect();
+        long_wal.append(&entries).unwrap();
+        long_next += entries.len() as u64;
+    }
+    long_wal.sync().unwrap();
+    let (mut short, mut long_side) = (Side::default(), Side::default());
+    let mut short_next = 1;
+    let start = Instant::now();
+    while start.elapsed() < total {
+        for (wal, next, side) in
+            [(&mut short_wal, &mut short_next, &mut short), (&mut long_wal, &mut long_next, &mut long_side)]
+        {
+            side.run_slice(slice, || {
+                let entries: Vec<Entry> = (*next..*next + BATCH).map(entry).collect();
+                wal.append(&entries).unwrap();
+                wal.sync().unwrap();
+                *next += BATCH;
+                BATCH * ENTRY_PAYLOAD_BYTES as u64
+            });
+        }
+    }
+    (short.rate() * BATCH as f64, long_side.rate() * BATCH as f64)
 }
 
 /// Single-entry submissions through the writer thread with up to `window`
 /// in flight: how far group commit lifts batch-of-1 proposals.
 fn writer_group_commit(dir: &Path, window: u64) -> f64 {
-    let wal = Wal::open(dir, WalOptions::default()).unwrap();
+    let wal = Wal::open(dir, options()).unwrap();
     let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
     let start = Instant::now();
     let mut next = 1;
@@ -179,7 +292,7 @@ fn writer_group_commit(dir: &Path, window: u64) -> f64 {
 /// Builds a log of about `mb` MiB, then alternately times reading its files
 /// and opening it (three of each); returns the median times and the bytes.
 fn recovery(dir: &Path, mb: u64) -> (f64, f64, u64) {
-    let mut wal = Wal::open(dir, WalOptions::default()).unwrap();
+    let mut wal = Wal::open(dir, options()).unwrap();
     let total = (mb << 20) / RECORD_BYTES as u64;
     let mut next = 1;
     while next <= total {
@@ -195,7 +308,7 @@ fn recovery(dir: &Path, mb: u64) -> (f64, f64, u64) {
         bytes = read_segments(dir);
         reads.push(start.elapsed().as_secs_f64());
         let start = Instant::now();
-        let wal = Wal::open(dir, WalOptions::default()).unwrap();
+        let wal = Wal::open(dir, options()).unwrap();
         opens.push(start.elapsed().as_secs_f64());
         assert_eq!(wal.storage().last_index(), total);
     }
@@ -222,7 +335,11 @@ fn main() {
     }
     let root_dir = std::env::var("WAL_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
     let root = tempfile::tempdir_in(root_dir).unwrap();
-    println!("WAL benchmark in {}, paired slices", root.path().display());
+    println!(
+        "WAL benchmark in {}, paired slices, {} MiB segments",
+        root.path().display(),
+        options().segment_bytes_max >> 20
+    );
     let batches: Vec<u64> = match std::env::var("WAL_BENCH_BATCHES") {
         Ok(list) => list.split(',').filter_map(|b| b.trim().parse().ok()).collect(),
         Err(_) => BATCHES.to_vec(),
@@ -231,6 +348,16 @@ fn main() {
         let dir = root.path().join(format!("batch{batch}"));
         std::fs::create_dir_all(&dir).unwrap();
         report(batch, &paired(&dir, batch));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let long = env_u64("WAL_BENCH_LONG_ENTRIES", 2_000_000);
+    if long > 0 {
+        let dir = root.path().join("length");
+        let (short, long_rate) = log_length(&dir, long);
+        println!(
+            "log length, batch 256: fresh log {short:.0} entries/s, log of {long} entries {long_rate:.0} entries/s = {:.1}%",
+            100.0 * long_rate / short
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
     let rate = writer_group_commit(&root.path().join("writer"), 64);

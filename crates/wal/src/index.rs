@@ -320,4 +320,48 @@ mod tests {
         idx.snapshot.term = 1;
         assert_eq!([1, 2, 3, 4].map(|i| idx.term(i)), [None, Some(1), Some(2), None]);
     }
+
+    #[test]
+    fn the_index_costs_four_bytes_per_entry_and_a_pair_per_term() {
+        let mut idx = LogIndex::new(1000);
+        idx.segments.push_back(SegmentIndex {
+            first: 1,
+            path: PathBuf::from("/x"),
+            file: std::sync::Arc::new(NoFile),
+            offsets: Vec::new(),
+            end: 0,
+        });
+        let n: u64 = 1_000_000;
+        for i in 1..=n {
+            idx.push_entry(Entry { term: 1 + i / 250_000, index: i, payload: EntryPayload::Noop }, 0, 25);
+        }
+        let seg = &idx.segments[0];
+        assert_eq!(seg.offsets.len() as u64, n);
+        assert_eq!(std::mem::size_of_val(&seg.offsets[0]), 4);
+        assert_eq!(idx.terms.len(), 5, "one run per term");
+        assert!(idx.memberships.is_empty());
+        assert!(idx.cache_bytes <= 1000 && idx.cache.len() < 100, "the cache stays within its budget");
+        assert_eq!(idx.last(), (n, 5));
+    }
+
+    #[derive(Debug)]
+    struct NoFile;
+
+    impl crate::fs::File for NoFile {
+        fn read_exact_at(&self, _: &mut [u8], _: u64) -> std::io::Result<()> {
+            Err(std::io::ErrorKind::Unsupported.into())
+        }
+        fn write_all_at(&self, _: &[u8], _: u64) -> std::io::Result<()> {
+            Err(std::io::ErrorKind::Unsupported.into())
+        }
+        fn len(&self) -> std::io::Result<u64> {
+            Ok(0)
+        }
+        fn set_len(&self, _: u64) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 }

@@ -75,6 +75,9 @@
 //!
 //! **Hard state** (`hardstate`): a kind-4 record at byte 0 (slot 0) and one
 //! at byte 512 (slot 1); the valid slot with the higher `seq` is current.
+//! This file has no header of its own: its format is versioned by the record
+//! kind (a new layout gets a new kind, which this code refuses to read as a
+//! hard state rather than misread).
 //!
 //! **Snapshot**: a 16-byte header (magic `"RKVSNP"`, version `u8`, nine zero
 //! bytes), a kind-5 record, the raw data, and a 16-byte trailer
@@ -98,10 +101,17 @@
 //!   not cost a batch with records a second `fdatasync`: it is written with
 //!   the next term/vote change or the next sync without records (Raft does
 //!   not need `commit` to be durable; after a crash it may lag, never lead).
+//! * [`WalWriter::submit`] encodes an append's records (framing and CRC32C,
+//!   see [`EncodedEntries`]) on the caller's thread, so the writer thread
+//!   only copies them: the next batch is encoded while the previous one is
+//!   in its `fdatasync`. The bytes on disk are those [`Wal::append`] writes.
 //! * A new segment appears only complete: its header is written to a
 //!   temporary file, synced, renamed, and the directory synced, before any
-//!   record goes into it; the previous segment is synced first, so only the
-//!   last segment can ever end in a torn write.
+//!   record goes into it; the previous segment is complete and synced
+//!   first, so only the last segment can ever end in a torn write. (A
+//!   segment is preferably closed at the start of a batch, when the last
+//!   sync has already sealed it, rather than in the middle of one, which
+//!   costs an extra `fdatasync`: see [`WalOptions::segment_bytes_max`].)
 //! * Hard state: a crash leaves the old or the new value (the slot not
 //!   holding the latest value is the one written).
 //! * Snapshots: written to a temporary file, synced, renamed, directory
@@ -122,10 +132,12 @@
 //! * Leftover `*.tmp` files are removed; the newest snapshot is verified
 //!   whole (a bad one refuses to open); older snapshots are removed.
 //! * Every segment header and every record is verified. A record that fails
-//!   in the **last** segment, with no valid record anywhere after it, is a
-//!   torn write: the file is cut there, with a `tracing::warn!`. Anything
-//!   else — a bad checksum in an earlier segment or followed by a valid
-//!   record, an index out of sequence, a missing segment (gap), a truncated
+//!   its length or checksum in the **last** segment, with no valid record
+//!   anywhere after it, is a torn write: the file is cut there, with a
+//!   `tracing::warn!`. Anything else — a bad checksum in an earlier segment
+//!   or followed by a valid record, a record whose checksum holds but whose
+//!   index is out of sequence (a gap, even at the very end) or whose kind is
+//!   not an entry, a missing segment (gap), a truncated
 //!   or damaged segment header, a missing hard-state file beside a log —
 //!   refuses to open with [`OpenError::Corrupt`] naming the file and the
 //!   byte offset.
@@ -147,9 +159,13 @@
 //! up to [`WalOptions::cache_bytes_max`]; older reads go to the segments.
 //! Appending costs the same however long the log is. Recovery reads each
 //! segment whole, verifying it while a helper thread reads the next one.
+//! A queued append holds its entries and their encoded records (about twice
+//! its size) until written; the [`WalWriter`] keeps up to two encoding
+//! buffers, each as large as the largest batch seen, for reuse.
 
 #![forbid(unsafe_code)]
 
+mod encoded;
 mod error;
 pub mod fs;
 mod hard_state;
@@ -163,6 +179,7 @@ mod storage;
 mod wal;
 mod writer;
 
+pub use encoded::EncodedEntries;
 pub use error::{OpenError, WalError};
 pub use hard_state::{HARD_STATE_FILE, HARD_STATE_SLOT_LEN};
 pub use snapshot::{SNAPSHOT_DIR, SnapshotFile, SnapshotWriter, snapshot_name};

@@ -9,7 +9,7 @@ use crate::error::OpenError;
 use crate::fs::{FileRef, Fs};
 use crate::hard_state::{HARD_STATE_FILE, HardStateFile};
 use crate::index::{LogIndex, SegmentIndex};
-use crate::record::{self, Framed, Kind, Record};
+use crate::record::{self, DecodeError, Framed, Kind, Record};
 use crate::segment::{SEGMENT_HEADER_LEN, TMP_SUFFIX, check_header, parse_segment_name};
 use crate::snapshot::{SNAPSHOT_DIR, SnapshotFile, open_snapshot, parse_snapshot_name};
 use crate::wal::{Active, Wal, WalOptions};
@@ -227,11 +227,12 @@ fn scan_records(
     let mut at = SEGMENT_HEADER_LEN;
     let mut next = first;
     while at < buf.len() {
-        let framed = record::frame(&buf[at..]).map_err(|e| e.to_string()).and_then(|f| entry_of(f, next));
-        let (f, term) = match framed {
-            Ok(ok) => ok,
-            Err(what) => return Ok((next, Some((at as u64, what)))),
+        let f = match record::frame(&buf[at..]) {
+            Ok(f) => f,
+            Err(e) if may_be_torn(e) => return Ok((next, Some((at as u64, e.to_string())))),
+            Err(e) => return Err((at as u64, e.to_string())),
         };
+        let term = entry_of(f, next).map_err(|what| (at as u64, what))?;
         if next == index.snapshot.index {
             out.term_at_snapshot = Some(term);
         }
@@ -242,16 +243,24 @@ fn scan_records(
     Ok((next, None))
 }
 
+/// Whether a record that fails to frame may be a torn write: cut short,
+/// zeroed or half-written bytes fail on their length or checksum. A record
+/// whose checksum holds was written whole, so anything else wrong with it
+/// (an unknown kind, a wrong index: a gap) is never a torn write.
+fn may_be_torn(e: DecodeError) -> bool {
+    matches!(e, DecodeError::Incomplete | DecodeError::BadLength(_) | DecodeError::BadChecksum)
+}
+
 /// Checks that a framed record is the entry `expected`; returns its term.
-fn entry_of(f: Framed<'_>, expected: Index) -> Result<(Framed<'_>, Term), String> {
+fn entry_of(f: Framed<'_>, expected: Index) -> Result<Term, String> {
     if !f.is_entry() {
         return Err(format!("unexpected {:?} record in a segment", f.kind));
     }
     let (term, idx) = f.entry_id().map_err(|e| e.to_string())?;
     if idx != expected {
-        return Err(format!("entry index {idx} where {expected} was expected"));
+        return Err(format!("entry index {idx} where {expected} was expected (a gap in the log)"));
     }
-    Ok((f, term))
+    Ok(term)
 }
 
 fn index_record(index: &mut LogIndex, f: Framed<'_>, idx: Index, term: Term, at: u32) -> Result<(), String> {

@@ -12,7 +12,8 @@
 //! Faults are injected by counting mutating operations (write, set_len, sync,
 //! create, rename, remove): [`SimFs::crash_at`] makes operation `n` the crash
 //! point (it fails, and so does everything after it); [`SimFs::fail_sync_at`]
-//! makes the `n`-th sync from then on report an IO error without crashing.
+//! makes the `n`-th sync from then on report an IO error without crashing,
+//! and [`SimFs::fail_write_at`] does the same for the `n`-th file write.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -49,6 +50,8 @@ struct SimState {
     syncs: u64,
     crash_at: Option<u64>,
     fail_sync_at: Option<u64>,
+    writes: u64,
+    fail_write_at: Option<u64>,
     crashed: bool,
     last_write: Option<LastWrite>,
     /// Seed for choosing how much of a torn write survives.
@@ -106,6 +109,13 @@ impl SimFs {
     pub fn fail_sync_at(&self, n: u64) {
         let mut s = self.lock();
         s.fail_sync_at = Some(s.syncs + n);
+    }
+
+    /// Makes the `n`-th file write from now (counting from 1) fail with an
+    /// IO error, writing nothing.
+    pub fn fail_write_at(&self, n: u64) {
+        let mut s = self.lock();
+        s.fail_write_at = Some(s.writes + n);
     }
 
     /// Sets the seed that decides how much of a torn write survives.
@@ -192,6 +202,11 @@ impl File for SimHandle {
         // A crash during a write leaves that write as the one that may be torn.
         s.last_write = Some(LastWrite { file: self.id, offset, data: buf.to_vec() });
         tick?;
+        s.writes += 1;
+        if s.fail_write_at == Some(s.writes) {
+            s.last_write = None;
+            return Err(io::Error::other("simulated write failure"));
+        }
         write_into(&mut s.files[self.id].live, offset, buf);
         Ok(())
     }

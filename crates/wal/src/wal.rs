@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use raft::{Entry, HardState, Index, SnapshotMeta, Term};
 
+use crate::encoded::EncodedEntries;
 use crate::error::{OpenError, WalError};
 use crate::fs::{FileRef, Fs};
 use crate::hard_state::HardStateFile;
@@ -20,8 +21,12 @@ use crate::storage::WalStorage;
 #[derive(Clone, Debug)]
 pub struct WalOptions {
     /// A segment is closed and a new one started once the next record would
-    /// take it past this size (a larger single record gets a segment of its
-    /// own). At most `u32::MAX`.
+    /// take it past this size — except within a batch (records buffered
+    /// since the last sync), where it may grow to 1.5 times this size before
+    /// it is closed: closing it mid-batch costs an extra `fdatasync` to seal
+    /// it, closing it at the start of the next batch costs none (the last
+    /// sync left it complete). A larger single record gets a segment of its
+    /// own. At most `u32::MAX`.
     pub segment_bytes_max: u64,
     /// How many bytes (by [`Entry::size_bytes`]) of recently appended entries
     /// are kept in memory for reads.
@@ -59,6 +64,9 @@ pub struct Wal {
     pub(crate) active: Option<Active>,
     pub(crate) hard_state: HardStateFile,
     buf: Vec<u8>,
+    /// A buffer given up by [`Wal::append_encoded`], for the caller to
+    /// recycle ([`Wal::take_spare_buffer`]).
+    spare: Option<Vec<u8>>,
     /// Buffered entries and where their records go in the active segment.
     pending: Vec<(Entry, u32)>,
     pending_hard_state: Option<HardState>,
@@ -97,6 +105,7 @@ impl Wal {
             active,
             hard_state,
             buf: Vec::new(),
+            spare: None,
             pending: Vec::new(),
             pending_hard_state: None,
             last,
@@ -147,43 +156,114 @@ impl Wal {
         self.check()?;
         let snapshot_index = self.snapshot_index;
         for e in entries.iter().filter(|e| e.index > snapshot_index) {
-            let r = self.append_one(e);
+            let r = self.append_one(e.clone(), None);
             self.guard(r)?;
         }
         Ok(())
     }
 
-    fn append_one(&mut self, e: &Entry) -> Result<(), WalError> {
+    /// [`Wal::append`] of entries whose records were encoded beforehand
+    /// (on another thread): the records are copied into the write buffer
+    /// as they are, byte for byte what `append` would have written.
+    pub fn append_encoded(&mut self, batch: EncodedEntries) -> Result<(), WalError> {
+        self.check()?;
+        let (entries, bytes) = batch.into_parts();
+        let (entries, bytes) = match self.adopt(entries, bytes) {
+            Ok(()) => return Ok(()),
+            Err(back) => back,
+        };
+        let mut at = 0;
+        for e in entries {
+            let len = record::entry_len(&e);
+            let rec = bytes.get(at..at + len);
+            at += len;
+            if e.index > self.snapshot_index {
+                let r = self.append_one(e, rec);
+                self.guard(r)?;
+            }
+        }
+        self.spare = Some(bytes);
+        Ok(())
+    }
+
+    /// The buffer the last [`Wal::append_encoded`] gave up (the batch's own,
+    /// copied from, or the write buffer it replaced), to encode a later
+    /// batch into.
+    pub(crate) fn take_spare_buffer(&mut self) -> Option<Vec<u8>> {
+        self.spare.take()
+    }
+
+    /// The common case of [`Wal::append_encoded`] without a copy: nothing
+    /// buffered yet, the entries continue the log and all fit in the active
+    /// segment, so their encoded records become the write buffer as they
+    /// are. Anything else is handed back for the entry-by-entry path.
+    fn adopt(&mut self, entries: Vec<Entry>, bytes: Vec<u8>) -> Result<(), (Vec<Entry>, Vec<u8>)> {
+        let (Some(a), Some(first), Some(last)) = (&self.active, entries.first(), entries.last()) else {
+            return Err((entries, bytes));
+        };
+        let max = self.opts.segment_bytes_max.min(u64::from(u32::MAX));
+        let continues = first.index == self.last.0 + 1 && first.index > self.snapshot_index;
+        let in_sequence = entries.windows(2).all(|w| w[1].index == w[0].index + 1);
+        let fits = a.len + bytes.len() as u64 <= max;
+        if !(self.buf.is_empty() && continues && in_sequence && fits) {
+            return Err((entries, bytes));
+        }
+        let lens: Vec<usize> = entries.iter().map(record::entry_len).collect();
+        let whole = lens.iter().sum::<usize>() == bytes.len();
+        if !whole || lens.iter().any(|l| l - RECORD_HEADER_LEN > RECORD_LEN_MAX as usize) {
+            return Err((entries, bytes));
+        }
+        let mut offset = a.len;
+        self.last = (last.index, last.term);
+        for (e, len) in entries.into_iter().zip(lens) {
+            self.pending.push((e, offset as u32));
+            offset += len as u64;
+        }
+        self.spare = Some(std::mem::replace(&mut self.buf, bytes));
+        Ok(())
+    }
+
+    /// Buffers the record of `e`: `encoded` if given (it must be the
+    /// record of `e`), else encoded here.
+    fn append_one(&mut self, e: Entry, encoded: Option<&[u8]>) -> Result<(), WalError> {
         if e.index <= self.last.0 {
             self.truncate_from(e.index)?;
         }
         if e.index != self.last.0 + 1 {
             return Err(WalError::Hole { last: self.last.0, got: e.index });
         }
-        let len = record::entry_len(e);
+        let len = record::entry_len(&e);
         if len - RECORD_HEADER_LEN > RECORD_LEN_MAX as usize {
             return Err(WalError::TooLarge { index: e.index, len });
         }
         let active = self.make_room(len)?;
         let offset = (active + self.buf.len() as u64) as u32;
-        record::encode_entry(e, &mut self.buf);
-        self.pending.push((e.clone(), offset));
+        match encoded {
+            Some(rec) => {
+                debug_assert_eq!(rec.len(), len, "an encoded record of the wrong length");
+                self.buf.extend_from_slice(rec);
+            }
+            None => record::encode_entry(&e, &mut self.buf),
+        }
         self.last = (e.index, e.term);
+        self.pending.push((e, offset));
         Ok(())
     }
 
     /// Makes sure the active segment can take `len` more bytes, starting a
     /// new one if not. Returns the active segment's written length.
     fn make_room(&mut self, len: usize) -> Result<u64, WalError> {
-        let max = self.opts.segment_bytes_max.min(u64::from(u32::MAX));
-        if let Some(a) = &self.active {
-            let used = a.len + self.buf.len() as u64;
-            if used == SEGMENT_HEADER_LEN as u64 || used + len as u64 <= max {
-                return Ok(a.len);
-            }
+        if let Some(a) = &self.active
+            && self.fits(a.len + self.buf.len() as u64, len as u64)
+        {
+            return Ok(a.len);
         }
         // Seal the old segment first: only the last segment may end torn.
-        self.sync()?;
+        // With nothing buffered it is sealed already: every write to it was
+        // followed by its `fdatasync`.
+        if !self.buf.is_empty() {
+            self.sync()?;
+        }
         let first = self.last.0 + 1;
         let (file, path) =
             create_segment(&*self.fs, &self.dir, first).map_err(|(p, e)| WalError::io("create segment", p, e))?;
@@ -197,6 +277,15 @@ impl Wal {
         wr(&self.index).segments.push_back(seg);
         self.active = Some(Active { file, path, len: SEGMENT_HEADER_LEN as u64 });
         Ok(SEGMENT_HEADER_LEN as u64)
+    }
+
+    /// Whether `len` more bytes go into the active segment, `used` bytes
+    /// long with what is buffered (see [`WalOptions::segment_bytes_max`]).
+    fn fits(&self, used: u64, len: u64) -> bool {
+        let max = self.opts.segment_bytes_max.min(u64::from(u32::MAX));
+        let mid_batch_max = max.saturating_add(max / 2).min(u64::from(u32::MAX));
+        let mid_batch = !self.buf.is_empty();
+        used == SEGMENT_HEADER_LEN as u64 || used + len <= max || (mid_batch && used + len <= mid_batch_max)
     }
 
     /// Buffers a new hard state, written after the log by the next sync.

@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 
 use raft::{Entry, HardState, Index, SnapshotMeta, Term};
 
+use crate::encoded::EncodedEntries;
 use crate::error::WalError;
 use crate::snapshot::{SnapshotFile, SnapshotWriter};
 use crate::storage::WalStorage;
@@ -32,11 +33,29 @@ pub enum Op {
     Compact(Index),
 }
 
-impl Op {
+/// An operation as queued: an append arrives with its records encoded (on
+/// the submitting thread, see [`EncodedEntries`]).
+#[derive(Debug)]
+enum Queued {
+    Append(EncodedEntries),
+    Other(Op),
+}
+
+impl Queued {
+    fn new(op: Op, shared: &Shared) -> Self {
+        match op {
+            Op::Append(entries) => {
+                let buf = lock(&shared.buffers).pop().unwrap_or_default();
+                Queued::Append(EncodedEntries::with_buffer(entries, buf))
+            }
+            other => Queued::Other(other),
+        }
+    }
+
     fn size_bytes(&self) -> u64 {
         match self {
-            Op::Append(entries) => entries.iter().map(Entry::size_bytes).sum(),
-            _ => 64,
+            Queued::Append(batch) => batch.encoded_len() as u64,
+            Queued::Other(_) => 64,
         }
     }
 }
@@ -57,8 +76,8 @@ pub struct Durable {
 pub struct WriterOptions {
     /// Submissions block while this many operations are queued (back pressure).
     pub queue_ops_max: usize,
-    /// A batch stops taking operations once their entries pass this many
-    /// bytes (it always takes at least one).
+    /// A batch stops taking operations once their encoded records pass
+    /// this many bytes (it always takes at least one).
     pub batch_bytes_max: u64,
 }
 
@@ -73,7 +92,7 @@ pub type OnDurable = Box<dyn Fn(Durable) + Send>;
 
 #[derive(Default)]
 struct Queue {
-    ops: VecDeque<(u64, Op)>,
+    ops: VecDeque<(u64, Queued)>,
     next_seq: u64,
     closed: bool,
 }
@@ -87,12 +106,19 @@ struct Progress {
 
 #[derive(Default)]
 struct Shared {
+    /// Encoding buffers handed back by the writer thread for reuse (at most
+    /// [`SPARE_BUFFERS_MAX`]).
+    buffers: Mutex<Vec<Vec<u8>>>,
     queue: Mutex<Queue>,
     /// Signalled when work arrives or room frees up.
     queue_cv: Condvar,
     progress: Mutex<Progress>,
     progress_cv: Condvar,
 }
+
+/// How many encoding buffers are kept for reuse: enough for a batch being
+/// encoded while another is written.
+const SPARE_BUFFERS_MAX: usize = 2;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -133,7 +159,12 @@ impl WalWriter {
     }
 
     /// Queues `op`; returns its sequence number. Blocks while the queue is full.
+    ///
+    /// The records of an [`Op::Append`] are encoded here, on the caller's
+    /// thread, before the queue is locked: the writer thread only copies
+    /// them, so encoding the next batch overlaps the previous `fdatasync`.
     pub fn submit(&self, op: Op) -> Result<u64, WalError> {
+        let op = Queued::new(op, &self.shared);
         let mut q = lock(&self.shared.queue);
         while q.ops.len() >= self.opts.queue_ops_max && !q.closed {
             q = self.shared.queue_cv.wait(q).unwrap_or_else(|p| p.into_inner());
@@ -240,7 +271,7 @@ fn process(wal: &mut Wal, shared: &Shared, batch_bytes_max: u64, on_durable: Opt
         let Some(seq) = batch.last().map(|(s, _)| *s) else {
             continue;
         };
-        match apply(wal, batch) {
+        match apply(wal, batch, shared) {
             Ok((index, term)) => {
                 let durable = Durable { seq, index, term };
                 lock(&shared.progress).durable = durable;
@@ -263,9 +294,19 @@ fn process(wal: &mut Wal, shared: &Shared, batch_bytes_max: u64, on_durable: Opt
     }
 }
 
+/// Hands the buffer an append gave up back to the submitters.
+fn recycle(wal: &mut Wal, shared: &Shared) {
+    if let Some(buf) = wal.take_spare_buffer() {
+        let mut buffers = lock(&shared.buffers);
+        if buffers.len() < SPARE_BUFFERS_MAX && buf.capacity() > 0 {
+            buffers.push(buf);
+        }
+    }
+}
+
 /// Waits for work; takes everything queued up to the byte limit. `None` once
 /// closed and drained.
-fn next_batch(shared: &Shared, batch_bytes_max: u64) -> Option<Vec<(u64, Op)>> {
+fn next_batch(shared: &Shared, batch_bytes_max: u64) -> Option<Vec<(u64, Queued)>> {
     let mut q = lock(&shared.queue);
     while q.ops.is_empty() {
         if q.closed {
@@ -286,13 +327,17 @@ fn next_batch(shared: &Shared, batch_bytes_max: u64) -> Option<Vec<(u64, Op)>> {
     Some(batch)
 }
 
-fn apply(wal: &mut Wal, batch: Vec<(u64, Op)>) -> Result<(Index, Term), WalError> {
+fn apply(wal: &mut Wal, batch: Vec<(u64, Queued)>, shared: &Shared) -> Result<(Index, Term), WalError> {
     for (_, op) in batch {
         match op {
-            Op::Append(entries) => wal.append(&entries)?,
-            Op::HardState(hs) => wal.set_hard_state(hs)?,
-            Op::InstallSnapshot(snap) => wal.install_snapshot(snap)?,
-            Op::Compact(index) => wal.compact(index)?,
+            Queued::Append(batch) => {
+                wal.append_encoded(batch)?;
+                recycle(wal, shared);
+            }
+            Queued::Other(Op::Append(entries)) => wal.append(&entries)?,
+            Queued::Other(Op::HardState(hs)) => wal.set_hard_state(hs)?,
+            Queued::Other(Op::InstallSnapshot(snap)) => wal.install_snapshot(snap)?,
+            Queued::Other(Op::Compact(index)) => wal.compact(index)?,
         }
     }
     wal.sync()

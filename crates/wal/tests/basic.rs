@@ -201,3 +201,126 @@ fn installing_a_snapshot_keeps_a_newer_one_finished_meanwhile() {
     assert_eq!(wal.storage().snapshot_meta().index, 80);
     assert_eq!(wal.storage().entries(81, 101, u64::MAX).unwrap().len(), 20);
 }
+
+#[test]
+fn recent_entries_are_read_from_memory_older_ones_from_the_segments() {
+    use wal::fs::Fs;
+    let fs = wal::sim::SimFs::new();
+    let entry_bytes = cmd(1, 1).size_bytes() as usize;
+    let opts = WalOptions { segment_bytes_max: 1 << 20, cache_bytes_max: 10 * entry_bytes };
+    let mut wal = open_sim(&fs, opts).unwrap();
+    wal.append(&(1..=100).map(|i| cmd(i, 1)).collect::<Vec<_>>()).unwrap();
+    wal.sync().unwrap();
+    // Wipe every record on disk: only reads served from memory still work.
+    let seg = dir().join(fs.list(dir()).unwrap().into_iter().find(|n| n.ends_with(".log")).unwrap());
+    let len = fs.read_file(&seg).unwrap().len();
+    fs.write_file(&seg, vec![0; len]).unwrap();
+    let s = wal.storage();
+    let recent = s.entries(95, 101, u64::MAX).unwrap();
+    assert_eq!(recent, (95..=100).map(|i| cmd(i, 1)).collect::<Vec<_>>());
+    let old = std::panic::catch_unwind(|| s.entries(50, 52, u64::MAX));
+    assert!(old.is_err(), "an entry outside the cache is read from the (wiped) segment");
+}
+
+#[test]
+fn segments_wholly_below_the_snapshot_are_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    wal.append(&(1..=100).map(|i| cmd(i, 1)).collect::<Vec<_>>()).unwrap();
+    wal.sync().unwrap();
+    let firsts = |p: &std::path::Path| {
+        let mut v: Vec<u64> = std::fs::read_dir(p)
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".log")?.parse().ok())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = firsts(tmp.path());
+    assert!(before.len() > 5 && before[0] == 1, "{before:?}");
+    let snap = snapshot(&wal, 60, 1, b"state at 60");
+    wal.install_snapshot(snap).unwrap();
+    // Exactly the segments whose entries are all below 60 are gone; the one
+    // holding entry 60 stays (recovery reads the snapshot's term from it).
+    let holding = *before.iter().filter(|f| **f <= 60).max().unwrap();
+    let expected: Vec<u64> = before.iter().copied().filter(|f| *f >= holding).collect();
+    assert_eq!(firsts(tmp.path()), expected);
+    drop(wal);
+    let wal = Wal::open(tmp.path(), small_segments()).unwrap();
+    assert_eq!(firsts(tmp.path()), expected);
+    assert_eq!((wal.storage().first_index(), wal.storage().last_index()), (61, 100));
+}
+
+#[test]
+fn pre_encoded_appends_write_the_same_bytes_as_plain_ones() {
+    use wal::fs::Fs;
+    let entries: Vec<_> = (1..=60).map(|i| if i % 9 == 0 { member(i, 2) } else { cmd(i, 2) }).collect();
+    let conflict = [cmd(30, 3), cmd(31, 3)];
+    let plain = wal::sim::SimFs::new();
+    let mut wal = open_sim(&plain, small_segments()).unwrap();
+    for chunk in entries.chunks(7).chain([&conflict[..]]) {
+        wal.append(chunk).unwrap();
+        wal.sync().unwrap();
+    }
+    let encoded = wal::sim::SimFs::new();
+    let mut wal = open_sim(&encoded, small_segments()).unwrap();
+    for chunk in entries.chunks(7).chain([&conflict[..]]) {
+        wal.append_encoded(wal::EncodedEntries::new(chunk.to_vec())).unwrap();
+        wal.sync().unwrap();
+    }
+    let files = plain.list(dir()).unwrap();
+    assert!(files.len() > 3);
+    assert_eq!(files, encoded.list(dir()).unwrap());
+    for name in files {
+        let path = dir().join(name);
+        assert_eq!(plain.read_file(&path).unwrap(), encoded.read_file(&path).unwrap(), "{}", path.display());
+    }
+    // Read back through the index (mostly from disk: the cache is small).
+    let mut expected = entries[..29].to_vec();
+    expected.extend(conflict);
+    assert_eq!(wal.storage().entries(1, 32, u64::MAX).unwrap(), expected);
+}
+
+#[test]
+fn segments_close_at_a_batch_boundary_without_an_extra_fdatasync() {
+    use wal::fs::Fs;
+    let fs = wal::sim::SimFs::new();
+    let opts = WalOptions { segment_bytes_max: 1000, cache_bytes_max: 0 };
+    let mut wal = open_sim(&fs, opts).unwrap();
+    let segment_lens = || {
+        let mut names: Vec<_> = fs.list(dir()).unwrap().into_iter().filter(|n| n.ends_with(".log")).collect();
+        names.sort();
+        names.iter().map(|n| fs.read_file(&dir().join(n)).unwrap().len()).collect::<Vec<_>>()
+    };
+    let big = |i: u64| raft::Entry { term: 1, index: i, payload: raft::EntryPayload::Command(vec![7; 75].into()) };
+    // 100-byte records: 5 of them after the 24-byte header fill 524 bytes.
+    wal.append(&(1..=5).map(big).collect::<Vec<_>>()).unwrap();
+    wal.sync().unwrap();
+    // A batch that crosses the size goes on in the same segment...
+    let before = fs.ops();
+    wal.append(&(6..=11).map(big).collect::<Vec<_>>()).unwrap();
+    wal.sync().unwrap();
+    assert_eq!(fs.ops() - before, 2, "one write and one fdatasync, no seal");
+    assert_eq!(segment_lens(), vec![1124]);
+    // ...and the next batch starts a new one: create, header, fdatasync,
+    // rename, directory fsync; then its own write and fdatasync.
+    let before = fs.ops();
+    wal.append(&[big(12)]).unwrap();
+    wal.sync().unwrap();
+    assert_eq!(fs.ops() - before, 5 + 2);
+    assert_eq!(segment_lens(), vec![1124, 124]);
+    // Within a batch a segment never passes 1.5 times the size: a batch of
+    // 40 records is split, the full segment sealed first.
+    wal.append(&(13..=54).map(big).collect::<Vec<_>>()).unwrap();
+    wal.sync().unwrap();
+    let lens = segment_lens();
+    assert!(lens.iter().all(|l| *l <= 1500), "{lens:?}");
+    assert_eq!(lens.iter().sum::<usize>(), 24 * lens.len() + 54 * 100);
+    drop(wal);
+    let wal = open_sim(&fs, opts_of(1000)).unwrap();
+    assert_eq!(wal.storage().entries(1, 55, u64::MAX).unwrap(), (1..=54).map(big).collect::<Vec<_>>());
+}
+
+fn opts_of(segment_bytes_max: u64) -> WalOptions {
+    WalOptions { segment_bytes_max, cache_bytes_max: 0 }
+}

@@ -55,6 +55,74 @@ fn torn_tail_is_cut() {
 }
 
 #[test]
+fn cutting_a_torn_tail_is_logged_with_file_and_offset() {
+    let fs = disk_with(30);
+    let last = segments(&fs).pop().unwrap();
+    let mut data = fs.read_file(&last).unwrap();
+    let len = data.len();
+    data.truncate(len - 5);
+    fs.write_file(&last, data).unwrap();
+    let seg_first: u64 = last.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let at = offset_of(seg_first, 30);
+    let logs = capture_logs(|| open_sim(&fs, small_segments()).map(|_| ()).unwrap());
+    assert!(logs.contains("WARN") && logs.contains("cutting torn write"), "{logs}");
+    assert!(logs.contains(&last.display().to_string()) && logs.contains(&format!("offset={at}")), "{logs}");
+    // A clean log opens without a warning.
+    let logs = capture_logs(|| open_sim(&disk_with(30), small_segments()).map(|_| ()).unwrap());
+    assert!(!logs.contains("WARN"), "{logs}");
+}
+
+/// Runs `f` with a `tracing` subscriber that records what is logged.
+fn capture_logs(f: impl FnOnce()) -> String {
+    #[derive(Clone, Default)]
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let sink = Sink::default();
+    let out = sink.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_writer(move || sink.clone()).with_ansi(false).without_time().finish();
+    tracing::subscriber::with_default(subscriber, f);
+    String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn a_gap_at_the_very_end_is_refused_not_cut() {
+    // A record whose checksum holds was written whole: if its index does not
+    // follow, entries are missing, which no torn write explains.
+    let fs = disk_with(30);
+    let last = segments(&fs).pop().unwrap();
+    let mut data = fs.read_file(&last).unwrap();
+    let at = data.len() as u64;
+    wal::record::encode_entry(&cmd(32, 1), &mut data);
+    fs.write_file(&last, data).unwrap();
+    let (path, offset, what) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
+    assert_eq!((path, offset), (last, at));
+    assert!(what.contains("32") && what.contains("gap"), "{what}");
+}
+
+#[test]
+fn a_whole_record_of_another_kind_at_the_end_is_refused() {
+    let fs = disk_with(30);
+    let last = segments(&fs).pop().unwrap();
+    let mut data = fs.read_file(&last).unwrap();
+    let at = data.len() as u64;
+    let hs = wal::record::Record::HardState { seq: 9, hard_state: HardState { term: 1, vote: 1, commit: 1 } };
+    wal::record::encode(&hs, &mut data);
+    fs.write_file(&last, data).unwrap();
+    let (path, offset, what) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
+    assert_eq!((path, offset), (last, at));
+    assert!(what.contains("HardState"), "{what}");
+}
+
+#[test]
 fn zeroed_tail_is_cut() {
     let fs = disk_with(30);
     let last = segments(&fs).pop().unwrap();
@@ -98,12 +166,17 @@ fn flipped_bit_mid_last_segment_is_refused_not_cut() {
 
 #[test]
 fn truncated_segment_header_is_refused() {
-    let fs = disk_with(30);
-    let segs = segments(&fs);
-    fs.write_file(&segs[1], fs.read_file(&segs[1]).unwrap()[..10].to_vec()).unwrap();
-    let (path, offset, what) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
-    assert_eq!((path, offset), (segs[1].clone(), 0));
-    assert!(what.contains("header"), "{what}");
+    // A header is synced before its segment's name exists, so even in the
+    // last segment a short header is damage, not a torn write.
+    for pick in [1, usize::MAX] {
+        let fs = disk_with(30);
+        let segs = segments(&fs);
+        let seg = segs[pick.min(segs.len() - 1)].clone();
+        fs.write_file(&seg, fs.read_file(&seg).unwrap()[..10].to_vec()).unwrap();
+        let (path, offset, what) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
+        assert_eq!((path, offset), (seg, 0));
+        assert!(what.contains("header"), "{what}");
+    }
 }
 
 #[test]
@@ -145,6 +218,30 @@ fn failed_fsync_is_fatal_and_sticky() {
     assert!(wal.append(&[cmd(7, 1)]).is_err());
     assert!(wal.sync().is_err(), "never retried: a second sync would wrongly succeed");
     assert_eq!(wal.storage().last_index(), 5, "the failed entry is not shown as durable");
+}
+
+#[test]
+fn failed_write_is_fatal_and_sticky() {
+    let fs = disk_with(5);
+    let mut wal = open_sim(&fs, small_segments()).unwrap();
+    fs.fail_write_at(1);
+    wal.append(&[cmd(6, 1)]).unwrap();
+    let err = wal.sync().unwrap_err();
+    assert!(matches!(&err, WalError::Io { op: "write", .. }), "{err}");
+    assert!(wal.sync().is_err() && wal.set_hard_state(HardState::default()).is_err(), "sticky");
+    assert_eq!(wal.storage().last_index(), 5);
+}
+
+#[test]
+fn failed_directory_fsync_while_creating_a_segment_is_fatal() {
+    let fs = disk_with(5);
+    let mut wal = open_sim(&fs, small_segments()).unwrap();
+    // Enough entries to need a new segment: sealing the old one (a file
+    // sync), the new one's header (a file sync), then the directory sync.
+    fs.fail_sync_at(3);
+    let err = wal.append(&(6..=40).map(|i| cmd(i, 1)).collect::<Vec<_>>()).unwrap_err();
+    assert!(matches!(&err, WalError::Io { op: "create segment", .. }), "{err}");
+    assert!(wal.append(&[cmd(41, 1)]).is_err() && wal.sync().is_err(), "sticky");
 }
 
 #[test]
@@ -230,4 +327,24 @@ fn a_hole_is_refused_and_stops_the_wal() {
     assert!(matches!(wal.append(&[cmd(7, 1)]), Err(WalError::Hole { last: 5, got: 7 })));
     assert!(wal.append(&[cmd(6, 1)]).is_err(), "sticky");
     assert_eq!(open_sim(&fs.crash_image(), small_segments()).unwrap().storage().last_index(), 5);
+}
+
+#[test]
+fn a_hard_state_file_of_another_format_is_refused_not_misread() {
+    // The file is versioned by its record kind: whole, checksummed records
+    // of another kind in both slots are not taken for a hard state.
+    let fs = disk_with(5);
+    let path = dir().join(wal::HARD_STATE_FILE);
+    let mut data = vec![0; 2 * wal::HARD_STATE_SLOT_LEN as usize];
+    for slot in 0..2 {
+        let mut rec = Vec::new();
+        let meta = raft::SnapshotMeta { index: 7, term: 7, membership: raft::Membership::new([1]) };
+        wal::record::encode(&wal::record::Record::SnapshotMeta(meta), &mut rec);
+        let at = slot * wal::HARD_STATE_SLOT_LEN as usize;
+        data[at..at + rec.len()].copy_from_slice(&rec);
+    }
+    fs.write_file(&path, data).unwrap();
+    let (got, offset, what) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
+    assert_eq!((got, offset), (path, 0));
+    assert!(what.contains("hard-state"), "{what}");
 }

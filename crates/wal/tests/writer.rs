@@ -1,0 +1,145 @@
+//! Group commit through the writer thread, counted at the file layer: all
+//! that queued up while one `fdatasync` ran goes out with one write and one
+//! `fdatasync`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use common::*;
+use raft::{HardState, Storage};
+use wal::fs::{File, FileRef, Fs};
+use wal::sim::SimFs;
+use wal::{Op, Wal, WalOptions, WalWriter, WriterOptions};
+
+/// Whether file syncs are held, and how many are waiting.
+#[derive(Debug, Default)]
+struct Gate {
+    state: Mutex<(bool, usize)>,
+    cv: Condvar,
+}
+
+impl Gate {
+    fn set_closed(&self, closed: bool) {
+        self.state.lock().unwrap().0 = closed;
+        self.cv.notify_all();
+    }
+
+    fn pass(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.1 += 1;
+        self.cv.notify_all();
+        while s.0 {
+            s = self.cv.wait(s).unwrap();
+        }
+        s.1 -= 1;
+    }
+
+    fn wait_for_waiter(&self) {
+        let mut s = self.state.lock().unwrap();
+        while s.1 == 0 {
+            let (guard, timeout) = self.cv.wait_timeout(s, Duration::from_secs(10)).unwrap();
+            assert!(!timeout.timed_out(), "the writer never reached its fdatasync");
+            s = guard;
+        }
+    }
+}
+
+/// A [`SimFs`] whose file syncs wait at a gate before they run.
+#[derive(Debug)]
+struct GatedFs {
+    sim: SimFs,
+    gate: Arc<Gate>,
+}
+
+#[derive(Debug)]
+struct GatedFile {
+    inner: FileRef,
+    gate: Arc<Gate>,
+}
+
+impl File for GatedFile {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.inner.read_exact_at(buf, offset)
+    }
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.inner.write_all_at(buf, offset)
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.gate.pass();
+        self.inner.sync_data()
+    }
+}
+
+impl Fs for GatedFs {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.sim.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.sim.list(dir)
+    }
+    fn create(&self, path: &Path) -> io::Result<FileRef> {
+        Ok(Arc::new(GatedFile { inner: self.sim.create(path)?, gate: self.gate.clone() }))
+    }
+    fn open(&self, path: &Path) -> io::Result<FileRef> {
+        Ok(Arc::new(GatedFile { inner: self.sim.open(path)?, gate: self.gate.clone() }))
+    }
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        self.sim.exists(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.sim.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.sim.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.sim.sync_dir(dir)
+    }
+}
+
+#[test]
+fn everything_queued_during_a_sync_goes_out_with_one_write_and_one_fdatasync() {
+    let sim = SimFs::new();
+    let gate = Arc::new(Gate::default());
+    let fs = Arc::new(GatedFs { sim: sim.clone(), gate: gate.clone() });
+    let mut wal = Wal::open_on(fs, dir(), WalOptions::default()).unwrap();
+    wal.append(&[cmd(1, 1)]).unwrap();
+    wal.sync().unwrap();
+    let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
+    // Hold the writer in the fdatasync of a first batch...
+    gate.set_closed(true);
+    let first = writer.submit(Op::Append(vec![cmd(2, 1)])).unwrap();
+    gate.wait_for_waiter();
+    let before = sim.ops();
+    // ...while 100 appends and hard-state changes queue up behind it.
+    let mut last = first;
+    for i in 3..=102 {
+        last = writer.submit(Op::Append(vec![cmd(i, 1)])).unwrap();
+        if i % 10 == 0 {
+            last = writer.submit(Op::HardState(HardState { term: 1, vote: 1, commit: i - 1 })).unwrap();
+        }
+    }
+    assert_eq!(writer.durable().unwrap().seq, 0, "nothing is reported durable before its fdatasync");
+    assert_eq!(writer.storage().last_index(), 1, "nor shown to readers");
+    gate.set_closed(false);
+    let durable = writer.wait_durable(last).unwrap();
+    assert_eq!((durable.seq, durable.index), (last, 102));
+    // The first batch's fdatasync, then for all 110 operations one write and
+    // one fdatasync of the log and one write and one fdatasync of the hard
+    // state (its vote changed, so it is not deferred).
+    assert_eq!(sim.ops() - before, 1 + 2 + 2);
+    assert_eq!(writer.storage().entries(1, 103, u64::MAX).unwrap(), (1..=102).map(|i| cmd(i, 1)).collect::<Vec<_>>());
+    assert_eq!(writer.storage().hard_state(), HardState { term: 1, vote: 1, commit: 99 });
+    writer.shutdown().unwrap();
+}
