@@ -9,12 +9,16 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+pub mod chaos;
+pub mod client;
 pub mod config;
 mod connection;
 pub mod machine;
 pub mod resp;
 pub mod server;
+pub mod session;
 pub mod slot;
 
+pub use client::{Client, ClientConfig, ClientError};
 pub use config::ServerConfig;
 pub use server::Server;
