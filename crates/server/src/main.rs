@@ -129,7 +129,10 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Cmd::Chaos(args) = &mut cli.command {
+        cli::chaos::prepare(args);
+    }
     if let Cmd::CheckHistory(args) = &cli.command {
         return match cli::check_history::run(args) {
             0 => Ok(()),

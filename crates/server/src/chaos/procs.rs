@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use super::netns::Netns;
+
 /// Why a node could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -31,6 +33,8 @@ pub struct NodeProc {
     pub client_addr: SocketAddr,
     /// Where peers connect.
     pub peer_addr: SocketAddr,
+    /// The network namespace the node runs in, if any.
+    netns: Option<String>,
     data_dir: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -71,16 +75,21 @@ fn free_port() -> std::io::Result<SocketAddr> {
 }
 
 impl Cluster {
-    /// Starts `n` nodes of `exe` (the raftkv binary) on loopback, with data
-    /// and logs under `dir`.
-    pub fn start(exe: &Path, n: u64, dir: &Path) -> Result<Cluster, SpawnError> {
+    /// Starts `n` nodes of `exe` (the raftkv binary), with data and logs
+    /// under `dir`: on loopback, or each in its namespace of `netns`.
+    pub fn start(exe: &Path, n: u64, dir: &Path, netns: Option<&Netns>) -> Result<Cluster, SpawnError> {
         let mut nodes = Vec::new();
         for id in 1..=n {
             let io = |source| SpawnError::Io { id, source };
+            let (client_addr, peer_addr) = match netns {
+                Some(netns) => (SocketAddr::new(netns.addr(id), 6379), SocketAddr::new(netns.addr(id), 7379)),
+                None => (free_port().map_err(io)?, free_port().map_err(io)?),
+            };
             nodes.push(NodeProc {
                 id,
-                client_addr: free_port().map_err(io)?,
-                peer_addr: free_port().map_err(io)?,
+                client_addr,
+                peer_addr,
+                netns: netns.map(|ns| ns.node(id)),
                 data_dir: dir.join(format!("node{id}")),
                 log: dir.join(format!("node{id}.log")),
                 child: None,
@@ -108,7 +117,16 @@ impl Cluster {
         }
         let io = |source| SpawnError::Io { id: node.id, source };
         let log = OpenOptions::new().create(true).append(true).open(&node.log).map_err(io)?;
-        let child = Command::new(&self.exe)
+        // `ip netns exec` execs the command in place: the child's pid is the node's.
+        let mut command = match &node.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&self.exe);
+                c
+            }
+            None => Command::new(&self.exe),
+        };
+        let child = command
             .arg("server")
             .args(["--id", &node.id.to_string()])
             .arg("--data-dir")

@@ -4,10 +4,12 @@
 //! anomaly), 2 when it could not run or the check ran out of budget.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use lincheck::Verdict;
+use raftkv::chaos::netns::Netns;
 use raftkv::chaos::{ChaosConfig, run};
 
 /// The subcommand's arguments.
@@ -34,6 +36,34 @@ pub struct ChaosArgs {
     /// Time budget of the linearizability check (`60s`, `2m`).
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     check_timeout: Duration,
+    /// Run the nodes on loopback without network namespaces, so no partitions.
+    #[arg(long)]
+    no_partitions: bool,
+    /// Set by [`prepare`]: the namespaces, or why there are none.
+    #[arg(skip)]
+    prepared: Option<Result<Arc<Netns>, String>>,
+}
+
+/// Sets up the network namespaces for partitions and moves this thread into
+/// their hub. Must run before the async runtime starts any thread (threads
+/// started later inherit the namespace). Without root or `ip netns`, the run
+/// goes ahead on loopback and says why partitions were skipped.
+pub fn prepare(args: &mut ChaosArgs) {
+    let prepared = if args.no_partitions {
+        Err("--no-partitions".to_owned())
+    } else {
+        match Netns::create(args.nodes) {
+            Ok(netns) => match netns.enter_hub() {
+                Ok(()) => Ok(Arc::new(netns)),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    if let Err(why) = &prepared {
+        println!("raftkv chaos: partitions skipped ({why}); nodes run on loopback");
+    }
+    args.prepared = Some(prepared);
 }
 
 /// `300s`, `5m`, `1h`, `250ms`, or a bare number of seconds.
@@ -67,6 +97,11 @@ pub async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
     });
+    let (netns, partitions_skipped) = match args.prepared {
+        Some(Ok(netns)) => (Some(netns), None),
+        Some(Err(why)) => (None, Some(why)),
+        None => (None, Some("namespaces were not prepared".to_owned())),
+    };
     let config = ChaosConfig {
         exe: std::env::current_exe().context("finding the raftkv binary")?,
         nodes: args.nodes,
@@ -76,22 +111,31 @@ pub async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
         history: args.history,
         dir: args.dir,
         check_timeout: args.check_timeout,
+        netns,
+        partitions_skipped,
     };
-    // Dropping the run (on a signal) drops its cluster guard, which kills every node.
-    let report = tokio::select! {
-        report = run(config) => report?,
+    // On a signal the run is dropped: its cluster guard kills every node,
+    // and the namespaces go with the last reference to them.
+    let outcome = tokio::select! {
+        report = run(config) => Some(report),
         signal = wait_for_signal() => {
             signal?;
-            eprintln!("raftkv chaos: interrupted; every node was killed");
-            std::process::exit(2);
+            None
         }
     };
+    let Some(report) = outcome else {
+        eprintln!("raftkv chaos: interrupted; every node was killed");
+        std::process::exit(2);
+    };
+    let report = report?;
     println!("{report}");
     let code = match (&report.check.verdict, report.passed()) {
         (_, true) => 0,
         (Verdict::Unknown { .. }, _) if report.lost.is_empty() && report.anomalies.is_empty() => 2,
         _ => 1,
     };
+    // `exit` runs no destructors: delete the namespaces first.
+    drop(report);
     std::process::exit(code)
 }
 
