@@ -38,7 +38,7 @@
 //!
 //! Every client has a random session id; its key-value writes are numbered
 //! 1, 2, 3, ... and sent as `RAFTKV.SESSION <id> <seq> <command...>` (see
-//! the server's [`SESSION_COMMAND`](crate::session::SESSION_COMMAND)). A
+//! the server's [`SESSION_COMMAND`]). A
 //! resend reuses the sequence of the write it resends, so the store applies
 //! it once however many copies reach the log, and the copy that answers
 //! carries the reply of the one that was applied. A call therefore has one
