@@ -166,10 +166,19 @@ impl fmt::Display for ChaosReport {
             writeln!(f, "anomaly: {anomaly}")?;
         }
         let s = &self.check.stats;
+        let mut verdict = self.check.verdict.to_string();
+        if verdict.len() > VERDICT_SHOWN_BYTES_MAX {
+            let mut end = VERDICT_SHOWN_BYTES_MAX;
+            while !verdict.is_char_boundary(end) {
+                end -= 1;
+            }
+            verdict.truncate(end);
+            verdict.push_str(" ... (cut; `raftkv check-history` on the history file prints all of it)");
+        }
         writeln!(
             f,
             "linearizability: {} ({} ops on {} keys checked in {:.1} ms, {} steps)",
-            self.check.verdict,
+            verdict,
             s.ops,
             s.keys,
             s.elapsed.as_secs_f64() * 1e3,
@@ -184,6 +193,10 @@ impl fmt::Display for ChaosReport {
         write!(f, "verdict: {}", if self.passed() { "PASS" } else { "FAIL" })
     }
 }
+
+/// How much of a verdict's explanation the report shows (values of log keys
+/// grow to kilobytes, and an explanation quotes several).
+const VERDICT_SHOWN_BYTES_MAX: usize = 4000;
 
 /// Where the nodes live: a temporary directory or the one asked for.
 enum Dir {
