@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use crate::admin;
 use crate::resp::{Frame, parse_request};
 use crate::server::Shared;
+use crate::session;
 use crate::slot::key_slot;
 
 type Reply = Pin<Box<dyn Future<Output = Frame> + Send>>;
@@ -41,13 +42,21 @@ pub struct Connection {
 enum Outcome {
     /// Already answered.
     Now(Frame),
-    /// A write to propose (the slot is for a redirect).
-    Write(RequestBody, u16),
+    /// A write to propose under a session ([`kv::NO_SESSION`] for none);
+    /// the slot is for a redirect.
+    Write(RequestBody, u16, Session),
     /// A read of the store.
     Read(Command, u16),
     /// Anything else that needs the node; runs alone.
     Later(Reply),
 }
+
+/// A client session (Raft thesis §6.3): `(client id, sequence)`, or
+/// `(kv::NO_SESSION, 0)` for a plain Redis client.
+pub(crate) type Session = (u64, u64);
+
+/// Plain Redis clients have no session: each request is applied every time it is seen.
+const NO_SESSION: Session = (kv::NO_SESSION, 0);
 
 /// What the commands of the current pipeline segment are.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -150,8 +159,13 @@ impl Connection {
             kind = wanted;
             match outcome {
                 Outcome::Now(frame) => frames[i] = Some(frame),
+<<<<<<< HEAD
                 Outcome::Write(body, slot) => segment.push((i, self.submit(body, slot).await)),
                 Outcome::Read(command, slot) => reads.push((i, command, slot)),
+=======
+                Outcome::Write(body, slot, session) => segment.push((i, self.submit(body, slot, session).await)),
+                Outcome::Read(command, slot) => segment.push((i, self.read(command, slot))),
+>>>>>>> client
                 Outcome::Later(reply) => segment.push((i, reply)),
             }
         }
@@ -163,19 +177,20 @@ impl Connection {
     }
 
     /// Hands a write to the node now; the reply comes later.
-    async fn submit(&self, body: RequestBody, slot: u16) -> Reply {
-        let request = Request { client_id: kv::NO_SESSION, seq: 0, time_ms: now_ms(), body };
+    async fn submit(&self, body: RequestBody, slot: u16, (client_id, seq): Session) -> Reply {
+        let request = Request { client_id, seq, time_ms: now_ms(), body };
         match self.shared.node.submit(Bytes::from(request.encode())).await {
             Ok(proposal) => Box::pin(async move {
                 match proposal.await {
                     Ok(response) => to_frame(response),
-                    Err(e) => node_error(&e, slot),
+                    Err(e) => store_error(&e, slot),
                 }
             }),
-            Err(e) => Box::pin(std::future::ready(node_error(&e, slot))),
+            Err(e) => Box::pin(std::future::ready(store_error(&e, slot))),
         }
     }
 
+<<<<<<< HEAD
     /// Answers a run of reads, all invoked before it starts: linearizable
     /// (one ReadIndex for the run, thesis §6.4) unless the connection said
     /// READONLY, and all served under one read of the store.
@@ -193,6 +208,17 @@ impl Connection {
                     reads.iter().map(|(_, command, _)| to_frame(m.store.read(command, now))).collect()
                 };
                 node.read_at(index, read).await
+=======
+    /// A read: linearizable unless the connection said READONLY.
+    fn read(&self, command: Command, slot: u16) -> Reply {
+        let (shared, readonly) = (self.shared.clone(), self.readonly);
+        Box::pin(async move {
+            let read = move |m: &crate::machine::KvMachine| m.store.read(&command, now_ms());
+            let result = if readonly { shared.node.local_read(read).await } else { shared.node.read(read).await };
+            match result {
+                Ok(response) => to_frame(response),
+                Err(e) => store_error(&e, slot),
+>>>>>>> client
             }
             Err(e) => Err(e),
         };
@@ -237,12 +263,16 @@ impl Connection {
                 self.readonly = false;
                 Outcome::Now(Frame::ok())
             }
+            "RAFTKV.SESSION" => match session::parse(&args) {
+                Ok((session, command)) => self.store_command(command, session),
+                Err(frame) => Outcome::Now(frame),
+            },
             "INFO" | "RAFT.NODE" | "RAFT.TRANSFER-LEADER" | "RAFT.SNAPSHOT" => {
                 Outcome::Later(admin::command(self.shared.clone(), name, args))
             }
             _ => match admin::connection_command(self, &name, &args) {
                 Some(frame) => Outcome::Now(frame),
-                None => self.store_command(&args),
+                None => self.store_command(&args, NO_SESSION),
             },
         }
     }
@@ -278,19 +308,19 @@ impl Connection {
             Some((commands, false)) if commands.is_empty() => Outcome::Now(Frame::Array(Some(Vec::new()))),
             Some((commands, false)) => {
                 let slot = commands.iter().flat_map(|c| c.keys()).next().map_or(0, |k| key_slot(k));
-                Outcome::Write(RequestBody::Transaction(commands), slot)
+                Outcome::Write(RequestBody::Transaction(commands), slot, NO_SESSION)
             }
         }
     }
 
-    fn store_command(&mut self, args: &[Bytes]) -> Outcome {
+    fn store_command(&mut self, args: &[Bytes], session: Session) -> Outcome {
         let command = match Command::parse(args) {
             Ok(command) => command,
             Err(e) => return Outcome::Now(Frame::Error(e.to_string())),
         };
         let slot = command.keys().first().map_or(0, |k| key_slot(k));
         if command.is_write() {
-            Outcome::Write(RequestBody::Command(command), slot)
+            Outcome::Write(RequestBody::Command(command), slot, session)
         } else {
             Outcome::Read(command, slot)
         }
@@ -328,5 +358,17 @@ pub fn node_error(e: &NodeError, slot: u16) -> Frame {
         NodeError::Unknown(why) => Frame::Error(format!("TIMEOUT the outcome is unknown: {why}")),
         NodeError::Refused(why) => Frame::Error(format!("ERR {why}")),
         NodeError::Stopped | NodeError::Storage(_) => Frame::Error(format!("ERR node unavailable: {e}")),
+    }
+}
+
+/// [`node_error`] for a key command: a refusal that left nothing done (a
+/// leadership transfer under way, an entry overwritten by a new leader
+/// before it committed, a node stopping) is `-TRYAGAIN`, so a client knows
+/// to retry rather than report a failure of the command itself.
+pub fn store_error(e: &NodeError, slot: u16) -> Frame {
+    match e {
+        NodeError::Refused(why) => Frame::Error(format!("TRYAGAIN {why}")),
+        NodeError::Stopped => Frame::Error("TRYAGAIN node stopping".into()),
+        e => node_error(e, slot),
     }
 }

@@ -5,17 +5,35 @@
 //! applied), reads are linearizable (ReadIndex) unless the connection said
 //! `READONLY`. A follower answers a key command with `-MOVED <slot> <leader>`
 //! (so `redis-cli -c` follows it), `-CLUSTERDOWN no leader` when it knows
-//! none, and `-TIMEOUT` when the outcome of a write is unknown.
+//! none, and `-TIMEOUT` when the outcome of a write is unknown; a key
+//! command refused with nothing done (leadership transfer, entry overwritten
+//! by a new leader, node stopping) gets `-TRYAGAIN`.
+//!
+//! - [`Client`]: the async Rust client: finds the leader, follows `-MOVED`,
+//!   retries with backoff within a deadline, and sends writes under a client
+//!   session ([`session`], `RAFTKV.SESSION <id> <seq> <command...>`) so a
+//!   retried write is applied exactly once.
+//! - [`chaos`]: real `raftkv` processes under SIGKILL, SIGSTOP and (in
+//!   network namespaces) partitions, with clients recording a history
+//!   checked by `lincheck` (`raftkv chaos`; `raftkv check-history FILE`
+//!   checks any history).
 #![forbid(unsafe_code)]
 
 mod admin;
+<<<<<<< HEAD
 pub mod commands;
+=======
+pub mod chaos;
+pub mod client;
+>>>>>>> client
 pub mod config;
 mod connection;
 pub mod machine;
 pub mod resp;
 pub mod server;
+pub mod session;
 pub mod slot;
 
+pub use client::{Client, ClientConfig, ClientError};
 pub use config::ServerConfig;
 pub use server::Server;

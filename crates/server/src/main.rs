@@ -4,11 +4,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use bytes::BytesMut;
 use clap::{Parser, Subcommand};
 use raftkv::config::{ServerConfig, parse_cluster};
-use raftkv::resp::{Frame, parse_reply};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use raftkv::resp::Frame;
+use raftkv::{Client, ClientConfig, ClientError};
+
+mod cli;
 
 #[derive(Parser)]
 #[command(name = "raftkv", version, about = "A strongly consistent, Redis-compatible key-value store on Raft")]
@@ -36,6 +37,12 @@ enum Cmd {
         #[arg(required = true)]
         args: Vec<String>,
     },
+    /// Check a JSON-lines history for linearizability (exit 0: linearizable,
+    /// 1: not, 2: budget ran out or unreadable input).
+    CheckHistory(cli::check_history::CheckHistoryArgs),
+    /// Chaos against real processes: a local cluster under SIGKILL/SIGSTOP
+    /// faults and client load, its history checked for linearizability.
+    Chaos(cli::chaos::ChaosArgs),
 }
 
 #[derive(Subcommand)]
@@ -139,7 +146,16 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Cmd::Chaos(args) = &mut cli.command {
+        cli::chaos::prepare(args);
+    }
+    if let Cmd::CheckHistory(args) = &cli.command {
+        return match cli::check_history::run(args) {
+            0 => Ok(()),
+            code => std::process::exit(code),
+        };
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
@@ -148,6 +164,8 @@ fn main() -> anyhow::Result<()> {
                 cluster_up(nodes, dir, base_port).await
             }
             Cmd::Admin { addr, args } => admin(addr, args).await,
+            Cmd::Chaos(args) => cli::chaos::chaos(args).await,
+            Cmd::CheckHistory(_) => Ok(()),
         }
     })
 }
@@ -208,21 +226,23 @@ async fn cluster_up(nodes: u64, dir: PathBuf, base_port: u16) -> anyhow::Result<
     Ok(())
 }
 
+/// Sends one command with [`raftkv::Client`], so a key or `RAFT.*` command
+/// sent to a follower follows `-MOVED` to the leader; `INFO` is answered by
+/// the node asked.
 async fn admin(addr: SocketAddr, args: Vec<String>) -> anyhow::Result<()> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
-    let request = Frame::Array(Some(args.into_iter().map(|a| Frame::bulk(a.into_bytes())).collect()));
-    let mut out = BytesMut::new();
-    request.encode(2, &mut out);
-    stream.write_all(&out).await?;
-    let mut input = BytesMut::new();
-    loop {
-        if let Some(reply) = parse_reply(&mut input).map_err(|e| anyhow::anyhow!("{e}"))? {
+    let mut config = ClientConfig::new(vec![addr]);
+    config.deadline = std::time::Duration::from_secs(5);
+    let mut client = Client::new(config)?;
+    match client.command(args).await {
+        Ok(reply) => {
             print_reply(&reply, 0);
-            return if matches!(reply, Frame::Error(_)) { std::process::exit(1) } else { Ok(()) };
+            Ok(())
         }
-        if stream.read_buf(&mut input).await? == 0 {
-            bail!("connection closed before a reply");
+        Err(ClientError::Command(e)) => {
+            println!("(error) {e}");
+            std::process::exit(1)
         }
+        Err(e) => Err(e).with_context(|| format!("asking {addr}")),
     }
 }
 
