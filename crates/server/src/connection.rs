@@ -159,13 +159,8 @@ impl Connection {
             kind = wanted;
             match outcome {
                 Outcome::Now(frame) => frames[i] = Some(frame),
-<<<<<<< HEAD
-                Outcome::Write(body, slot) => segment.push((i, self.submit(body, slot).await)),
-                Outcome::Read(command, slot) => reads.push((i, command, slot)),
-=======
                 Outcome::Write(body, slot, session) => segment.push((i, self.submit(body, slot, session).await)),
-                Outcome::Read(command, slot) => segment.push((i, self.read(command, slot))),
->>>>>>> client
+                Outcome::Read(command, slot) => reads.push((i, command, slot)),
                 Outcome::Later(reply) => segment.push((i, reply)),
             }
         }
@@ -190,7 +185,6 @@ impl Connection {
         }
     }
 
-<<<<<<< HEAD
     /// Answers a run of reads, all invoked before it starts: linearizable
     /// (one ReadIndex for the run, thesis §6.4) unless the connection said
     /// READONLY, and all served under one read of the store.
@@ -208,17 +202,6 @@ impl Connection {
                     reads.iter().map(|(_, command, _)| to_frame(m.store.read(command, now))).collect()
                 };
                 node.read_at(index, read).await
-=======
-    /// A read: linearizable unless the connection said READONLY.
-    fn read(&self, command: Command, slot: u16) -> Reply {
-        let (shared, readonly) = (self.shared.clone(), self.readonly);
-        Box::pin(async move {
-            let read = move |m: &crate::machine::KvMachine| m.store.read(&command, now_ms());
-            let result = if readonly { shared.node.local_read(read).await } else { shared.node.read(read).await };
-            match result {
-                Ok(response) => to_frame(response),
-                Err(e) => store_error(&e, slot),
->>>>>>> client
             }
             Err(e) => Err(e),
         };
@@ -230,7 +213,7 @@ impl Connection {
             }
             Err(e) => {
                 for (i, _, slot) in &reads {
-                    frames[*i] = Some(node_error(&e, *slot));
+                    frames[*i] = Some(store_error(&e, *slot));
                 }
             }
         }

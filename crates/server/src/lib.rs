@@ -20,12 +20,9 @@
 #![forbid(unsafe_code)]
 
 mod admin;
-<<<<<<< HEAD
-pub mod commands;
-=======
 pub mod chaos;
 pub mod client;
->>>>>>> client
+pub mod commands;
 pub mod config;
 mod connection;
 pub mod machine;
