@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+pub mod bench;
 pub mod config;
 mod connection;
 pub mod machine;

@@ -36,6 +36,9 @@ enum Cmd {
         #[arg(required = true)]
         args: Vec<String>,
     },
+    /// Load generator: N connections, pipelining, key distribution, open or
+    /// closed loop, HdrHistogram latencies; a table or JSON (see docs/BENCHMARKS.md).
+    Bench(raftkv::bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -131,6 +134,7 @@ fn main() -> anyhow::Result<()> {
                 cluster_up(nodes, dir, base_port).await
             }
             Cmd::Admin { addr, args } => admin(addr, args).await,
+            Cmd::Bench(args) => raftkv::bench::run(args).await.map(drop).map_err(Into::into),
         }
     })
 }
