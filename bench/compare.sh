@@ -10,13 +10,14 @@
 #   - JSON results, SVG plots (docs/bench/) and the generated part of
 #     docs/BENCHMARKS.md's comparison section (bench-report).
 #
-#   bench/compare.sh                 default run (~6 min after the build)
+#   bench/compare.sh                 default run (~2 min after the build)
 #   DURATION=5 KEYS=10000            seconds per workload, key space
 #   FAILOVER=1                       + 20 trials: SIGKILL the leader -> first acknowledged write
 #   KEYS_1M=1                        + RSS of each system before/after writing 1M keys
 #   PROFILE=1                        + `perf record` of the raftkv leader during GETs and SETs (64 clients)
 #   RESULTS=DIR                      keep the JSON results there (default: a temp dir, removed)
 #   NO_DOCS=1                        do not touch docs/ (results and plots stay in RESULTS)
+#   RENDER_ONLY=1 RESULTS=DIR        only regenerate docs/ from the results of an earlier run
 #
 # Every process it starts is stopped on every exit path (trap); every step is
 # bounded by `timeout`.
@@ -45,11 +46,43 @@ cleanup() {
     sleep 0.5
     for name in "${!PID[@]}"; do kill -KILL "${PID[$name]}" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$WORK/raftkv" "$WORK/etcd" "$WORK/redis" "$WORK/fsync.test"
-    [ "$RESULTS" = "$WORK/results" ] && rm -rf "$WORK" || true
+    # The default RESULTS lives in WORK and goes with it; RESULTS=DIR elsewhere is kept.
+    rm -rf "$WORK"
     exit "$code"
 }
 trap cleanup EXIT INT TERM
+
+render() { # docs/BENCHMARKS.md's generated part and docs/bench/*.svg, from $RESULTS
+    if [ "${NO_DOCS:-0}" = 1 ]; then
+        "$REPORT" --results "$RESULTS" --svg-dir "$RESULTS/svg" --markdown "$RESULTS/section.md"
+        log "results in $RESULTS"
+        return 0
+    fi
+    "$REPORT" --results "$RESULTS" --svg-dir docs/bench --markdown "$WORK/section.md"
+    python3 - docs/BENCHMARKS.md "$WORK/section.md" <<'PY'
+import sys
+doc_path, section_path = sys.argv[1], sys.argv[2]
+doc = open(doc_path).read()
+begin, end = "<!-- compare.sh:begin -->", "<!-- compare.sh:end -->"
+section = open(section_path).read()
+if begin in doc and end in doc:
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    doc = head + begin + "\n" + section + end + tail
+else:
+    doc += "\n" + begin + "\n" + section + end + "\n"
+open(doc_path, "w").write(doc)
+PY
+    log "docs/BENCHMARKS.md and docs/bench/*.svg updated; results in $RESULTS"
+}
+
+if [ "${RENDER_ONLY:-0}" = 1 ]; then
+    [ "$RESULTS" != "$WORK/results" ] || { log "RENDER_ONLY needs RESULTS=DIR"; exit 1; }
+    timeout 1200 cargo build --release -q -p bench-report
+    render
+    exit 0
+fi
+
 
 bench/setup
 scripts/setup
@@ -219,9 +252,11 @@ if [ "${PROFILE:-0}" = 1 ] && command -v perf >/dev/null 2>&1; then
         timeout $((DURATION + 30)) perf record -q -F 499 -g -p "$leader_pid" -o "$WORK/perf-$name.data" \
             -- sleep "$DURATION" >/dev/null 2>&1 &
         perf_pid=$!
+        PID[perf]=$perf_pid
         timeout $((DURATION + 60)) "$RKV" bench --addr "127.0.0.1:${RKV_CLIENT[$RKV_LEADER]}" -c 64 --keys "$KEYS" \
             -d 256 --read-percent "${w##*:}" --duration "$DURATION" -q >/dev/null || true
         wait "$perf_pid" || true
+        unset 'PID[perf]'
         timeout 120 perf report -i "$WORK/perf-$name.data" --stdio --no-children --sort symbol \
             --percent-limit 1 2>/dev/null | grep -E '^ +[0-9.]+%' | head -40 >"$RESULTS/perf-$name.txt" || true
     done
@@ -243,24 +278,4 @@ meta = {
 json.dump(meta, open(sys.argv[1], "w"), indent=2)
 PY
 
-if [ "${NO_DOCS:-0}" = 1 ]; then
-    "$REPORT" --results "$RESULTS" --svg-dir "$RESULTS/svg" --markdown "$RESULTS/section.md"
-    log "results in $RESULTS"
-    exit 0
-fi
-"$REPORT" --results "$RESULTS" --svg-dir docs/bench --markdown "$WORK/section.md"
-python3 - docs/BENCHMARKS.md "$WORK/section.md" <<'PY'
-import sys
-doc_path, section_path = sys.argv[1], sys.argv[2]
-doc = open(doc_path).read()
-begin, end = "<!-- compare.sh:begin -->", "<!-- compare.sh:end -->"
-section = open(section_path).read()
-if begin in doc and end in doc:
-    head, rest = doc.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    doc = head + begin + "\n" + section + end + tail
-else:
-    doc += "\n" + begin + "\n" + section + end + "\n"
-open(doc_path, "w").write(doc)
-PY
-log "docs/BENCHMARKS.md and docs/bench/*.svg updated; results in $RESULTS"
+render
