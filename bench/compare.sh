@@ -12,7 +12,7 @@
 #
 #   bench/compare.sh                 default run (~2 min after the build)
 #   DURATION=5 KEYS=10000            seconds per workload, key space
-#   FAILOVER=1                       + 20 trials: SIGKILL the leader -> first acknowledged write
+#   FAILOVER=1                       + 20 trials: SIGKILL the leader -> first acknowledged write (before KEYS_1M)
 #   KEYS_1M=1                        + RSS of each system before/after writing 1M keys
 #   PROFILE=1                        + `perf record` of the raftkv leader during GETs and SETs (64 clients)
 #   RESULTS=DIR                      keep the JSON results there (default: a temp dir, removed)
@@ -153,6 +153,18 @@ except Exception:
     return 1
 }
 
+caught_up() { # index: waits up to 30 s until its applied index reaches the leader's commit index
+    local i=$1 leader commit applied
+    for _ in $(seq 1 300); do
+        leader="$(raftkv_leader)" || return 1
+        commit="$(timeout 2 redis-cli -p "${RKV_CLIENT[$leader]}" info raft 2>/dev/null | tr -d '\r' | awk -F: '/^raft_commit_index/ {print $2}')"
+        applied="$(timeout 2 redis-cli -p "${RKV_CLIENT[$i]}" info raft 2>/dev/null | tr -d '\r' | awk -F: '/^raft_applied_index/ {print $2}')"
+        if [ -n "$commit" ] && [ -n "$applied" ] && [ "$applied" -ge "$commit" ]; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
 rss() { awk '/^VmRSS/ {print $2 * 1024}' "/proc/$1/status"; }
 
 log "disk: measuring the raw fdatasync rate in $WORK"
@@ -200,23 +212,6 @@ done
 for s in "${SYSTEMS[@]}"; do run_one "$s" get-c64 64 100 "$KEYS" --prefill; done
 for s in "${SYSTEMS[@]}"; do run_one "$s" mix-c64 64 50 "$KEYS"; done
 
-if [ "${KEYS_1M:-0}" = 1 ]; then
-    log "memory: 1M keys of 256 B into each system"
-    declare -A RSS_BEFORE RSS_AFTER
-    leader_pid="${PID[raftkv$RKV_LEADER]}"
-    etcd_pid="${PID[etcd$(( ETCD_PORT - ETCD_CLIENT[0] ))]}"
-    RSS_BEFORE[raftkv]="$(rss "$leader_pid")"; RSS_BEFORE[redis]="$(rss "${PID[redis]}")"; RSS_BEFORE[etcd]="$(rss "$etcd_pid")"
-    load=(--keys 1000000 -d 256 -c 64 -P 32 --prefill -n 1 -q)
-    timeout 600 "$RKV" bench --addr "127.0.0.1:${RKV_CLIENT[$RKV_LEADER]}" "${load[@]}" >/dev/null
-    timeout 600 "$RKV" bench --addr "127.0.0.1:$REDIS_PORT" "${load[@]}" >/dev/null
-    timeout 600 "$ETCD_LOAD" --endpoints "127.0.0.1:$ETCD_PORT" "${load[@]}" >/dev/null
-    RSS_AFTER[raftkv]="$(rss "$leader_pid")"; RSS_AFTER[redis]="$(rss "${PID[redis]}")"; RSS_AFTER[etcd]="$(rss "$etcd_pid")"
-    for s in raftkv redis etcd; do run_one "$s" get-c64-1m 64 100 1000000; done
-    cat >"$RESULTS/memory.json" <<JSON
-{"keys": 1000000, "value_size": 256, "rss": {"raftkv": [${RSS_BEFORE[raftkv]}, ${RSS_AFTER[raftkv]}], "redis": [${RSS_BEFORE[redis]}, ${RSS_AFTER[redis]}], "etcd": [${RSS_BEFORE[etcd]}, ${RSS_AFTER[etcd]}]}}
-JSON
-fi
-
 if [ "${FAILOVER:-0}" = 1 ]; then
     log "failover: 20 trials of SIGKILL to the raftkv leader"
     trials=()
@@ -238,11 +233,31 @@ if [ "${FAILOVER:-0}" = 1 ]; then
         t1="$(date +%s%N)"
         [ -n "$ok" ] && trials+=("$(( (t1 - t0) / 1000000 ))")
         start_raftkv_node "$victim"
-        sleep 1.5
+        # The next trial starts only when the restarted node has caught up:
+        # otherwise the new leader's first commit waits for it to catch up.
+        caught_up "$victim" || log "node $((victim + 1)) did not catch up within 30 s"
     done
     log "failover ms: ${trials[*]}"
     echo "{\"trials_ms\": [$(IFS=,; echo "${trials[*]}")]}" >"$RESULTS/failover.json"
 fi
+
+if [ "${KEYS_1M:-0}" = 1 ]; then
+    log "memory: 1M keys of 256 B into each system"
+    declare -A RSS_BEFORE RSS_AFTER
+    leader_pid="${PID[raftkv$RKV_LEADER]}"
+    etcd_pid="${PID[etcd$(( ETCD_PORT - ETCD_CLIENT[0] ))]}"
+    RSS_BEFORE[raftkv]="$(rss "$leader_pid")"; RSS_BEFORE[redis]="$(rss "${PID[redis]}")"; RSS_BEFORE[etcd]="$(rss "$etcd_pid")"
+    load=(--keys 1000000 -d 256 -c 64 -P 32 --prefill -n 1 -q)
+    timeout 600 "$RKV" bench --addr "127.0.0.1:${RKV_CLIENT[$RKV_LEADER]}" "${load[@]}" >/dev/null
+    timeout 600 "$RKV" bench --addr "127.0.0.1:$REDIS_PORT" "${load[@]}" >/dev/null
+    timeout 600 "$ETCD_LOAD" --endpoints "127.0.0.1:$ETCD_PORT" "${load[@]}" >/dev/null
+    RSS_AFTER[raftkv]="$(rss "$leader_pid")"; RSS_AFTER[redis]="$(rss "${PID[redis]}")"; RSS_AFTER[etcd]="$(rss "$etcd_pid")"
+    for s in raftkv redis etcd; do run_one "$s" get-c64-1m 64 100 1000000; done
+    cat >"$RESULTS/memory.json" <<JSON
+{"keys": 1000000, "value_size": 256, "rss": {"raftkv": [${RSS_BEFORE[raftkv]}, ${RSS_AFTER[raftkv]}], "redis": [${RSS_BEFORE[redis]}, ${RSS_AFTER[redis]}], "etcd": [${RSS_BEFORE[etcd]}, ${RSS_AFTER[etcd]}]}}
+JSON
+fi
+
 
 if [ "${PROFILE:-0}" = 1 ] && command -v perf >/dev/null 2>&1; then
     leader_pid="${PID[raftkv$RKV_LEADER]}"

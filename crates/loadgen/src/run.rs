@@ -424,13 +424,16 @@ mod tests {
         let backend = fake(Duration::from_millis(5), None);
         let report =
             run(backend, &config(Limit::Duration(Duration::from_millis(500)), 1, 1, Some(1000.0))).await.unwrap();
-        let all = &report.latency["all"];
-        assert!(all.max_us > 100_000, "max {} µs hides the queueing", all.max_us);
+        // (About 400 ms of backlog by the end.)
+        let open_max = report.latency["all"].max_us;
+        assert!(open_max > 200_000, "max {open_max} µs hides the queueing");
         assert!(report.behind > 200, "{} ops never sent", report.behind);
-        // The same service time in a closed loop shows only itself.
+        // The same service time in a closed loop shows only itself (compared
+        // relatively, so a loaded machine's slow timers do not fail the test).
         let backend = fake(Duration::from_millis(5), None);
         let closed = run(backend, &config(Limit::Duration(Duration::from_millis(300)), 1, 1, None)).await.unwrap();
-        assert!(closed.latency["all"].max_us < 60_000, "closed loop max {} µs", closed.latency["all"].max_us);
+        let closed_max = closed.latency["all"].max_us;
+        assert!(open_max > 2 * closed_max, "open loop max {open_max} µs, closed loop max {closed_max} µs");
     }
 
     #[tokio::test]

@@ -4,8 +4,8 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{Cluster, bulk};
 use loadgen::Report;
@@ -16,15 +16,18 @@ fn bench_runs_a_mixed_workload_through_a_follower() {
     let leader = cluster.leader(Duration::from_secs(20));
     let follower = (leader + 1) % 3;
     let json = cluster.dir.path().join("report.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_raftkv"))
+    let child = Command::new(env!("CARGO_BIN_EXE_raftkv"))
         .arg("bench")
         .args(["--addr", &cluster.nodes[follower].client.to_string()])
         .args(["-c", "4", "-P", "4", "-n", "2000", "--keys", "100", "-d", "64", "--read-percent", "50"])
         .args(["--prefill", "-q", "--json"])
         .arg(&json)
         .env("RUST_LOG", "warn")
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let output = wait_bounded(child, Duration::from_secs(90));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "bench failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("p99.9 µs"), "the table is printed: {stdout}");
@@ -38,4 +41,17 @@ fn bench_runs_a_mixed_workload_through_a_follower() {
     // The prefill and the writes reached the replicated store.
     let mut client = cluster.client(leader);
     assert_eq!(client.call(&["GET", "key:0000000099"]).unwrap(), bulk(&"x".repeat(64)));
+}
+
+/// The child's output, killing it if it runs longer than `limit`.
+fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("raftkv bench ran longer than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
 }
