@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+pub mod bench;
 pub mod chaos;
 pub mod client;
 pub mod commands;

@@ -43,6 +43,9 @@ enum Cmd {
     /// Chaos against real processes: a local cluster under SIGKILL/SIGSTOP
     /// faults and client load, its history checked for linearizability.
     Chaos(cli::chaos::ChaosArgs),
+    /// Load generator: N connections, pipelining, key distribution, open or
+    /// closed loop, HdrHistogram latencies; a table or JSON (see docs/BENCHMARKS.md).
+    Bench(raftkv::bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -166,6 +169,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Admin { addr, args } => admin(addr, args).await,
             Cmd::Chaos(args) => cli::chaos::chaos(args).await,
             Cmd::CheckHistory(_) => Ok(()),
+            Cmd::Bench(args) => raftkv::bench::run(args).await.map(drop).map_err(Into::into),
         }
     })
 }
