@@ -207,6 +207,34 @@ impl Verdict {
     }
 }
 
+impl Verdict {
+    /// The exit status of a checking command: 0 linearizable, 1 not, 2 the
+    /// budget ran out.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Verdict::Linearizable => 0,
+            Verdict::NotLinearizable { .. } => 1,
+            Verdict::Unknown { .. } => 2,
+        }
+    }
+}
+
+/// One line on what a check cost.
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} operations on {} keys; {} keys checked in {:.1} ms, {} search steps, {} memoized states",
+            self.ops,
+            self.keys,
+            self.keys_checked,
+            self.elapsed.as_secs_f64() * 1e3,
+            self.steps,
+            self.memo_entries
+        )
+    }
+}
+
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

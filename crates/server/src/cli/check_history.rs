@@ -10,7 +10,7 @@ use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lincheck::{Budget, Verdict, check_with_stats, read_history};
+use lincheck::{Budget, check_with_stats, read_history};
 
 /// The subcommand's arguments.
 #[derive(clap::Args)]
@@ -45,20 +45,7 @@ pub fn run(args: &CheckHistoryArgs) -> i32 {
         }
     };
     let report = check_with_stats(&history, &budget);
-    let s = &report.stats;
     println!("{}", report.verdict);
-    println!(
-        "{} operations on {} keys; {} keys checked in {:.1} ms, {} search steps, {} memoized states",
-        s.ops,
-        s.keys,
-        s.keys_checked,
-        s.elapsed.as_secs_f64() * 1e3,
-        s.steps,
-        s.memo_entries
-    );
-    match report.verdict {
-        Verdict::Linearizable => 0,
-        Verdict::NotLinearizable { .. } => 1,
-        Verdict::Unknown { .. } => 2,
-    }
+    println!("{}", report.stats);
+    i32::from(report.verdict.exit_status())
 }

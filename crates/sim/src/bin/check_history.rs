@@ -13,7 +13,7 @@ use std::io::{self, BufRead, BufReader};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use lincheck::{Budget, Verdict, check_with_stats, read_history};
+use lincheck::{Budget, check_with_stats, read_history};
 
 const USAGE: &str = "usage: check_history FILE [--timeout-ms N] [--max-steps N]";
 
@@ -66,20 +66,7 @@ fn main() -> ExitCode {
             }
         };
     let report = check_with_stats(&history, &args.budget);
-    let s = &report.stats;
     println!("{}", report.verdict);
-    println!(
-        "{} operations on {} keys; {} keys checked in {:.1} ms, {} search steps, {} memoized states",
-        s.ops,
-        s.keys,
-        s.keys_checked,
-        s.elapsed.as_secs_f64() * 1e3,
-        s.steps,
-        s.memo_entries
-    );
-    match report.verdict {
-        Verdict::Linearizable => ExitCode::SUCCESS,
-        Verdict::NotLinearizable { .. } => ExitCode::from(1),
-        Verdict::Unknown { .. } => ExitCode::from(2),
-    }
+    println!("{}", report.stats);
+    ExitCode::from(report.verdict.exit_status())
 }
