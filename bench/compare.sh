@@ -225,7 +225,9 @@ if [ "${FAILOVER:-0}" = 1 ]; then
         while [ -z "$ok" ] && [ "$(date +%s)" -lt "$deadline" ]; do
             for i in 0 1 2; do
                 [ "$i" = "$victim" ] && continue
-                if timeout 1 "$RKV" admin --addr "127.0.0.1:${RKV_CLIENT[$i]}" SET failover "$t" >/dev/null 2>&1; then
+                # A survivor that is the new leader answers OK; a follower
+                # answers MOVED (possibly to the dead leader) or CLUSTERDOWN.
+                if [ "$(timeout 1 redis-cli -p "${RKV_CLIENT[$i]}" SET failover "$t" 2>/dev/null)" = OK ]; then
                     ok=1; break
                 fi
             done

@@ -77,7 +77,9 @@ pub struct ClientConfig {
     pub attempt_timeout: Duration,
     /// The first pause between retries.
     pub backoff_min: Duration,
-    /// The longest pause between retries.
+    /// The longest pause between retries. An election takes a few hundred
+    /// milliseconds; a longer pause would add itself to every failover the
+    /// client sees.
     pub backoff_max: Duration,
     /// Sent with `AUTH` on every new connection, when set.
     pub password: Option<String>,
@@ -87,14 +89,14 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// Defaults: 10 s per call, 2 s per attempt, backoff 10 ms to 500 ms.
+    /// Defaults: 10 s per call, 2 s per attempt, backoff 10 ms to 100 ms.
     pub fn new(nodes: Vec<SocketAddr>) -> Self {
         ClientConfig {
             nodes,
             deadline: Duration::from_secs(10),
             attempt_timeout: Duration::from_secs(2),
             backoff_min: Duration::from_millis(10),
-            backoff_max: Duration::from_millis(500),
+            backoff_max: Duration::from_millis(100),
             password: None,
             session_id: None,
         }
