@@ -34,6 +34,8 @@ const MAGIC: &[u8; 4] = b"RKVN";
 const HANDSHAKE_VERSION: u8 = 1;
 /// Coalesce at most this much into one write.
 const WRITE_BATCH_BYTES: usize = 1 << 20;
+/// Read buffer of an inbound peer connection.
+const READ_BUFFER_BYTES: usize = 64 << 10;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -254,6 +256,9 @@ async fn serve_inbound(mut stream: TcpStream, t: &TcpTransport, inbox: mpsc::Sen
         .await
         .map_err(|_| "handshake timed out".to_string())??;
     tracing::info!(me = t.settings.me, peer, "peer connected");
+    // Frames arrive coalesced: read them through a buffer, one syscall for
+    // many small messages (heartbeat answers, acknowledgements).
+    let mut stream = tokio::io::BufReader::with_capacity(READ_BUFFER_BYTES, stream);
     let mut len = [0u8; 4];
     loop {
         if stream.read_exact(&mut len).await.is_err() {

@@ -1,6 +1,10 @@
 //! ReadIndex bookkeeping (thesis §6.4): reads wait for the leader to confirm,
 //! with one heartbeat round shared by every read registered before it, that
-//! no other leader has taken over.
+//! no other leader has taken over. One round is in flight at a time: reads
+//! that arrive meanwhile wait for the next one, so under load a round costs
+//! the followers one message each for many reads, not one per read (etcd's
+//! read loop does the same). A lost round is re-sent by the next periodic
+//! heartbeat, which carries the latest round.
 
 use std::collections::VecDeque;
 
@@ -20,6 +24,8 @@ struct PendingRead {
 pub struct ReadOnly {
     /// The latest round sent to followers.
     round: u64,
+    /// The latest round a quorum has acknowledged.
+    confirmed: u64,
     /// Whether a new round must be sent (reads are waiting for one).
     round_wanted: bool,
     /// Reads waiting for the leader to commit an entry of its term (until then
@@ -53,11 +59,13 @@ impl ReadOnly {
         }
     }
 
-    /// Starts a new round if reads wait for one, returning its number.
+    /// Starts a new round if reads wait for one and the previous round is
+    /// confirmed, returning its number.
     pub fn start_round(&mut self) -> Option<u64> {
-        if !std::mem::take(&mut self.round_wanted) {
+        if !self.round_wanted || self.confirmed < self.round {
             return None;
         }
+        self.round_wanted = false;
         self.round += 1;
         Some(self.round)
     }
@@ -65,6 +73,7 @@ impl ReadOnly {
     /// A quorum has acknowledged rounds up to `confirmed`: returns the reads it
     /// releases, as `(ctx, index)`, in order.
     pub fn confirm(&mut self, confirmed: u64) -> Vec<(u64, Index)> {
+        self.confirmed = self.confirmed.max(confirmed.min(self.round));
         let mut ready = Vec::new();
         while let Some(read) = self.pending.front() {
             if read.round > confirmed {
@@ -81,6 +90,9 @@ impl ReadOnly {
         let mut failed = std::mem::take(&mut self.awaiting_term_commit);
         failed.extend(self.pending.drain(..).map(|r| r.ctx));
         self.round_wanted = false;
+        // A round still in flight answers nobody now: the next term's first
+        // reads start their own at once.
+        self.confirmed = self.round;
         failed
     }
 }
@@ -88,6 +100,20 @@ impl ReadOnly {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_round_is_in_flight_at_a_time() {
+        let mut r = ReadOnly::default();
+        r.register(1, 10);
+        assert_eq!(r.start_round(), Some(1));
+        r.register(2, 11);
+        assert_eq!(r.start_round(), None, "round 1 is not confirmed yet");
+        r.register(3, 11);
+        assert_eq!(r.confirm(1), vec![(1, 10)], "reads after round 1 started wait for round 2");
+        assert_eq!(r.start_round(), Some(2), "both waiting reads share the next round");
+        assert_eq!(r.confirm(2), vec![(2, 11), (3, 11)]);
+        assert_eq!(r.start_round(), None);
+    }
 
     #[test]
     fn reads_share_one_round() {
