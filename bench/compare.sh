@@ -15,6 +15,7 @@
 #   FAILOVER=1                       + 20 trials: SIGKILL the leader -> first acknowledged write (before KEYS_1M)
 #   KEYS_1M=1                        + RSS of each system before/after writing 1M keys
 #   PROFILE=1                        + `perf record` of the raftkv leader during GETs and SETs (64 clients)
+#   SCALE=1                          + bench/scale.sh afterwards (1M/10M keys, restart with a 1 GiB log or snapshot, catch-up)
 #   RESULTS=DIR                      keep the JSON results there (default: a temp dir, removed)
 #   NO_DOCS=1                        do not touch docs/ (results and plots stay in RESULTS)
 #   RENDER_ONLY=1 RESULTS=DIR        only regenerate docs/ from the results of an earlier run
@@ -296,3 +297,8 @@ json.dump(meta, open(sys.argv[1], "w"), indent=2)
 PY
 
 render
+
+if [ "${SCALE:-0}" = 1 ]; then
+    # Its own clusters on its own ports; it renders its own section of the doc.
+    SCALE_NO_BUILD=1 RESULTS="$RESULTS" bench/scale.sh
+fi

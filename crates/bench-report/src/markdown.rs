@@ -22,7 +22,8 @@ fn describe(workload: &str) -> String {
     format!("{op}, {clients} client{plural}{suffix}")
 }
 
-fn ops(x: f64) -> String {
+/// `1234567.4` as `1,234,567`.
+pub(crate) fn ops(x: f64) -> String {
     let n = x.round() as u64;
     let s = n.to_string();
     let mut out = String::new();

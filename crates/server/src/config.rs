@@ -45,6 +45,10 @@ pub struct ServerConfig {
     /// Snapshot every this many applied entries.
     #[serde(default = "default_snapshot_entries")]
     pub snapshot_entries: u64,
+    /// ... or once the commands applied since the last snapshot add up to
+    /// this many bytes, whichever comes first.
+    #[serde(default = "default_snapshot_bytes")]
+    pub snapshot_bytes: u64,
 }
 
 fn default_max_clients() -> usize {
@@ -61,6 +65,9 @@ fn default_max_request() -> usize {
 }
 fn default_snapshot_entries() -> u64 {
     100_000
+}
+fn default_snapshot_bytes() -> u64 {
+    256 << 20
 }
 
 impl ServerConfig {
@@ -79,6 +86,9 @@ impl ServerConfig {
         }
         if self.max_request_bytes < self.max_bulk_bytes {
             bail!("--max-request-bytes must be at least --max-bulk-bytes");
+        }
+        if self.snapshot_entries == 0 || self.snapshot_bytes == 0 {
+            bail!("--snapshot-entries and --snapshot-bytes must be at least 1");
         }
         if self.max_clients == 0 || self.max_pipeline == 0 {
             bail!("--max-clients and --max-pipeline must be at least 1");
@@ -118,6 +128,24 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_policy_of_zero_is_refused() {
+        let text = r#"
+            id = 1
+            data_dir = "d"
+            client_addr = "127.0.0.1:6381"
+            peer_addr = "127.0.0.1:7381"
+        "#;
+        let parse = |extra: &str| toml::from_str::<ServerConfig>(&format!("{text}{extra}")).map_err(|e| e.to_string());
+        let ok = parse("snapshot_bytes = 1073741824").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ok.snapshot_bytes, 1 << 30);
+        assert!(ok.validate().is_ok());
+        for bad in ["snapshot_bytes = 0", "snapshot_entries = 0"] {
+            let config = parse(bad).unwrap_or_else(|e| panic!("{e}"));
+            assert!(config.validate().is_err(), "{bad} must be refused");
+        }
+    }
+
+    #[test]
     fn toml_file_has_the_flags_settings() {
         let dir = std::env::temp_dir().join(format!("raftkv-config-test-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
@@ -136,5 +164,6 @@ mod tests {
         assert_eq!(config.initial_cluster.len(), 3);
         assert_eq!(config.max_clients, 10_000);
         assert_eq!(config.max_request_bytes, 1 << 30);
+        assert_eq!((config.snapshot_entries, config.snapshot_bytes), (100_000, 256 << 20));
     }
 }

@@ -106,6 +106,10 @@ struct ServerArgs {
     /// Snapshot the store every this many applied entries.
     #[arg(long, default_value_t = 100_000)]
     snapshot_entries: u64,
+    /// ... or once the commands applied since the last one add up to this
+    /// many bytes, whichever comes first.
+    #[arg(long, default_value_t = 256 << 20)]
+    snapshot_bytes: u64,
 }
 
 impl ServerArgs {
@@ -136,6 +140,7 @@ impl ServerArgs {
             max_request_bytes: self.max_request_bytes,
             max_pipeline: self.max_pipeline,
             snapshot_entries: self.snapshot_entries,
+            snapshot_bytes: self.snapshot_bytes,
         };
         config.validate()?;
         Ok(config)

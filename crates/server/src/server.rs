@@ -50,6 +50,7 @@ impl Server {
         node_config.client_addr = config.client_addr.to_string();
         node_config.join = config.join || config.initial_cluster.is_empty();
         node_config.snapshot_entries = config.snapshot_entries;
+        node_config.snapshot_bytes = config.snapshot_bytes;
         let node = Node::start(node_config, KvMachine::default())
             .await
             .with_context(|| format!("starting node {} in {}", config.id, config.data_dir.display()))?;
