@@ -298,7 +298,7 @@ fn restart_table(step: &RestartStep, out: &mut String) {
     let c = &step.catch_up;
     let _ = writeln!(
         out,
-        "\n**Catch-up by snapshot**: a new node started empty (`--join --initial-cluster ...`) and added with `RAFT.NODE ADD` \
+        "\n**Catch-up by snapshot**: a new node started empty (`--join`) and added with `RAFT.NODE ADD` \
          reached the leader's commit index {} after **{} ms** (a {} MiB snapshot); its RSS then {} MiB \
          (peak {} MiB), the leader's {} MiB.\n",
         ops(c.applied as f64),

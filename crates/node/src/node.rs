@@ -301,6 +301,7 @@ async fn start_transport(
                 max_frame_bytes: config.max_frame_bytes,
                 queue_messages: config.peer_queue_messages,
                 backoff: config.reconnect_backoff,
+                join: config.join,
             };
             let (stop, stopped) = tokio::sync::watch::channel(());
             let tcp = TcpTransport::start(settings, *listen, inbox, stopped).await.map_err(StartError::Listen)?;

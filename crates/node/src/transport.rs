@@ -7,7 +7,8 @@
 //! (`u32` little-endian length, then one message in the [`codec`](crate::codec)).
 //! The accepting side refuses a wrong magic, version or cluster, a node id
 //! that is neither a configured peer nor a member of the current
-//! configuration, an oversized frame or a message that does not decode or claims
+//! configuration (a joining node that has no configuration yet accepts any
+//! node of its cluster: the leader adding it), an oversized frame or a message that does not decode or claims
 //! another sender, by closing that connection; it keeps serving the others.
 //! Each peer has a bounded queue and a writer task that coalesces everything
 //! queued into one write; when the queue is full new messages are dropped
@@ -96,6 +97,9 @@ pub(crate) struct TcpSettings {
     pub max_frame_bytes: u32,
     pub queue_messages: usize,
     pub backoff: (Duration, Duration),
+    /// A joining node: until it learns a configuration it knows no members,
+    /// so any node of its cluster may connect (the leader adding it).
+    pub join: bool,
 }
 
 struct Peer {
@@ -178,7 +182,8 @@ impl TcpTransport {
     }
 
     fn may_connect(&self, id: NodeId) -> bool {
-        lock(&self.known).contains_key(&id) || lock(&self.members).contains(&id)
+        let members = lock(&self.members);
+        members.contains(&id) || lock(&self.known).contains_key(&id) || (self.settings.join && members.is_empty())
     }
 
     /// Forgets `id`: its writer stops and it may no longer connect.
@@ -446,6 +451,7 @@ mod tests {
             peer_addr,
             max_frame_bytes: 1 << 20,
             queue_messages: 64,
+            join: false,
             // A first delay long enough that, while the peer is down, the
             // backoff grows well past what the test allows.
             backoff: (Duration::from_millis(400), Duration::from_secs(60)),

@@ -98,6 +98,28 @@ async fn new_node_catches_up_by_snapshot() {
     c.shutdown().await;
 }
 
+/// A joining node that knows no one but itself (`raftkv server --join`
+/// without `--initial-cluster`) must accept the leader that dials it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_node_that_knows_no_peer_accepts_the_leader() {
+    let mut c = Cluster::start(3).await;
+    let leader = c.leader().await;
+    for _ in 0..10 {
+        c.node(leader).propose(Bytes::from_static(b"x")).await.unwrap();
+    }
+    let new = c
+        .add_empty_node(|cfg| {
+            let me = cfg.id;
+            cfg.peers.retain(|&id, _| id == me);
+        })
+        .await;
+    let addr = c.peer_addr(new);
+    tokio::time::timeout(Duration::from_secs(20), c.node(leader).add_voter(new, addr)).await.unwrap().unwrap();
+    c.await_applied(new, 10).await;
+    c.await_voter(new).await;
+    c.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_is_taken_once_enough_command_bytes_were_applied() {
     // Few entries, but large: the byte policy, not the entry count, is due.

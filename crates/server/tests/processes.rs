@@ -127,6 +127,31 @@ fn a_restarted_node_catches_up() {
     }
 }
 
+/// OPERATIONS.md's way to grow a cluster: start the node with `--join`
+/// alone, then `RAFT.NODE ADD` on the leader.
+#[test]
+fn a_node_started_with_join_alone_is_added_and_catches_up() {
+    let mut c = Cluster::start(3);
+    let leader = c.leader(ELECTION);
+    let mut l = c.client(leader);
+    for i in 0..20 {
+        assert_eq!(l.call(&["SET", &format!("k{i}"), "x"]).unwrap(), Frame::ok());
+    }
+    let new = c.start_joining(4);
+    let (peer, client) = (c.nodes[new].peer.to_string(), c.nodes[new].client.to_string());
+    let _ = c.client(new);
+    assert_eq!(l.call(&["RAFT.NODE", "ADD", "4", &peer, &client]).unwrap(), Frame::ok());
+    let mut f = c.client(new);
+    f.call(&["READONLY"]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.call(&["DBSIZE"]).unwrap() != Frame::Integer(20) {
+        assert!(Instant::now() < deadline, "the joined node never caught up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let info = c.nodes[leader].info_raft().unwrap();
+    assert!(field(&info, "raft_voters").is_some_and(|v| v.split(',').any(|id| id == "4")), "{info}");
+}
+
 #[test]
 fn bad_input_closes_that_connection_and_the_server_keeps_serving() {
     let c = Cluster::start(3);

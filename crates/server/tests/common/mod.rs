@@ -68,6 +68,7 @@ pub struct Node {
     pub peer: SocketAddr,
     pub child: Option<Child>,
     pub dir: std::path::PathBuf,
+    /// The `--initial-cluster` list; empty for a node started with `--join` alone.
     pub cluster: String,
 }
 
@@ -79,7 +80,7 @@ impl Node {
             .arg("--data-dir")
             .arg(&self.dir)
             .args(["--client-addr", &self.client.to_string(), "--peer-addr", &self.peer.to_string()])
-            .args(["--initial-cluster", &self.cluster])
+            .args(if self.cluster.is_empty() { vec!["--join"] } else { vec!["--initial-cluster", &self.cluster] })
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -144,6 +145,23 @@ impl Cluster {
             node.start();
         }
         Cluster { dir, nodes }
+    }
+
+    /// Starts node `id` empty with `--join` alone (it knows no other node);
+    /// it serves once a leader adds it.
+    pub fn start_joining(&mut self, id: u64) -> usize {
+        let (c, p) = (free_port(), free_port());
+        self.nodes.push(Node {
+            id,
+            client: format!("127.0.0.1:{c}").parse().unwrap(),
+            peer: format!("127.0.0.1:{p}").parse().unwrap(),
+            child: None,
+            dir: self.dir.path().join(format!("node{id}")),
+            cluster: String::new(),
+        });
+        let i = self.nodes.len() - 1;
+        self.nodes[i].start();
+        i
     }
 
     /// The index of the node every running node agrees leads, waiting up to `within`.
