@@ -356,9 +356,18 @@ impl Command {
     /// overflow of INCR) come later, from [`Store::apply`](crate::Store::apply).
     pub fn parse(args: &[Bytes]) -> Result<Command, CommandError> {
         let Some(name) = args.first() else { return Err(CommandError::Empty) };
-        let lower = name.to_ascii_lowercase();
+        // Lower-cased on the stack: a name longer than any command's is unknown anyway.
+        let mut buf = [0u8; 16];
+        let lower: &[u8] = match buf.get_mut(..name.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(name);
+                dst.make_ascii_lowercase();
+                dst
+            }
+            None => b"",
+        };
         let key = || args[1].clone();
-        let cmd = match lower.as_slice() {
+        let cmd = match lower {
             b"get" => {
                 arity("get", args, 2)?;
                 Command::Get { key: key() }
@@ -614,13 +623,22 @@ impl Command {
     }
 
     /// The keys the command names, in argument order (empty for DBSIZE, KEYS,
-    /// SCAN and FLUSHALL, which work on the whole keyspace). The server uses them
-    /// to compute the Redis Cluster slot of a MOVED reply.
+    /// SCAN and FLUSHALL, which work on the whole keyspace).
     pub fn keys(&self) -> Vec<&Bytes> {
         match self {
             Command::Del { keys } | Command::Exists { keys } | Command::MGet { keys } => keys.iter().collect(),
             Command::MSet { pairs } | Command::MSetNx { pairs } => pairs.iter().map(|(k, _)| k).collect(),
-            Command::DbSize | Command::Keys { .. } | Command::Scan { .. } | Command::FlushAll => Vec::new(),
+            _ => self.first_key().into_iter().collect(),
+        }
+    }
+
+    /// The first of [`Command::keys`], without collecting them: the server
+    /// computes the Redis Cluster slot of a MOVED reply from it.
+    pub fn first_key(&self) -> Option<&Bytes> {
+        match self {
+            Command::Del { keys } | Command::Exists { keys } | Command::MGet { keys } => keys.first(),
+            Command::MSet { pairs } | Command::MSetNx { pairs } => pairs.first().map(|(k, _)| k),
+            Command::DbSize | Command::Keys { .. } | Command::Scan { .. } | Command::FlushAll => None,
             Command::Get { key }
             | Command::Set { key, .. }
             | Command::SetNx { key, .. }
@@ -645,7 +663,7 @@ impl Command {
             | Command::Pop { key, .. }
             | Command::LRange { key, .. }
             | Command::LLen { key }
-            | Command::LIndex { key, .. } => vec![key],
+            | Command::LIndex { key, .. } => Some(key),
         }
     }
 

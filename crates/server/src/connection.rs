@@ -66,6 +66,22 @@ enum Segment {
     Reads,
 }
 
+/// Command names up to this long are upper-cased on the stack.
+const NAME_BYTES_MAX: usize = 32;
+
+/// `raw` in upper case, in `buf` when it fits (every command name does), so
+/// dispatching a command allocates nothing.
+fn upper_case<'a>(raw: &[u8], buf: &'a mut [u8; NAME_BYTES_MAX]) -> std::borrow::Cow<'a, str> {
+    if let Some(dst) = buf.get_mut(..raw.len()) {
+        dst.copy_from_slice(raw);
+        dst.make_ascii_uppercase();
+        if let Ok(name) = std::str::from_utf8(dst) {
+            return std::borrow::Cow::Borrowed(name);
+        }
+    }
+    std::borrow::Cow::Owned(String::from_utf8_lossy(raw).to_ascii_uppercase())
+}
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -220,14 +236,15 @@ impl Connection {
     }
 
     fn dispatch(&mut self, args: Vec<Bytes>) -> Outcome {
-        let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
-        if !self.authenticated && !matches!(name.as_str(), "AUTH" | "HELLO" | "QUIT") {
+        let mut buf = [0u8; NAME_BYTES_MAX];
+        let name = upper_case(&args[0], &mut buf);
+        if !self.authenticated && !matches!(name.as_ref(), "AUTH" | "HELLO" | "QUIT") {
             return Outcome::Now(Frame::Error("NOAUTH Authentication required.".into()));
         }
-        if self.multi.is_some() && !matches!(name.as_str(), "EXEC" | "DISCARD" | "MULTI" | "QUIT") {
+        if self.multi.is_some() && !matches!(name.as_ref(), "EXEC" | "DISCARD" | "MULTI" | "QUIT") {
             return Outcome::Now(self.queue(&args));
         }
-        match name.as_str() {
+        match name.as_ref() {
             "MULTI" => Outcome::Now(self.begin_multi()),
             "EXEC" => self.exec(),
             "DISCARD" => Outcome::Now(match self.multi.take() {
@@ -251,9 +268,9 @@ impl Connection {
                 Err(frame) => Outcome::Now(frame),
             },
             "INFO" | "RAFT.NODE" | "RAFT.TRANSFER-LEADER" | "RAFT.SNAPSHOT" => {
-                Outcome::Later(admin::command(self.shared.clone(), name, args))
+                Outcome::Later(admin::command(self.shared.clone(), name.into_owned(), args))
             }
-            _ => match admin::connection_command(self, &name, &args) {
+            _ => match admin::connection_command(self, name.as_ref(), &args) {
                 Some(frame) => Outcome::Now(frame),
                 None => self.store_command(&args, NO_SESSION),
             },
@@ -290,7 +307,7 @@ impl Connection {
             }
             Some((commands, false)) if commands.is_empty() => Outcome::Now(Frame::Array(Some(Vec::new()))),
             Some((commands, false)) => {
-                let slot = commands.iter().flat_map(|c| c.keys()).next().map_or(0, |k| key_slot(k));
+                let slot = commands.iter().find_map(Command::first_key).map_or(0, |k| key_slot(k));
                 Outcome::Write(RequestBody::Transaction(commands), slot, NO_SESSION)
             }
         }
@@ -301,7 +318,7 @@ impl Connection {
             Ok(command) => command,
             Err(e) => return Outcome::Now(Frame::Error(e.to_string())),
         };
-        let slot = command.keys().first().map_or(0, |k| key_slot(k));
+        let slot = command.first_key().map_or(0, |k| key_slot(k));
         if command.is_write() {
             Outcome::Write(RequestBody::Command(command), slot, session)
         } else {
@@ -310,11 +327,14 @@ impl Connection {
     }
 }
 
-/// Waits for a segment's replies and puts them in their places.
+/// Waits for a segment's replies and puts them in their places. The writes
+/// are all proposed already and are applied in log order, which is the
+/// order awaited here: by the time the first is answered most of the others
+/// are too, so the task wakes about once per segment (`join_all` would poll
+/// every pending reply on each wake).
 async fn flush(segment: &mut Vec<(usize, Reply)>, frames: &mut [Option<Frame>]) {
-    let (positions, replies): (Vec<usize>, Vec<Reply>) = std::mem::take(segment).into_iter().unzip();
-    for (i, frame) in positions.into_iter().zip(futures::future::join_all(replies).await) {
-        frames[i] = Some(frame);
+    for (i, reply) in segment.drain(..) {
+        frames[i] = Some(reply.await);
     }
 }
 

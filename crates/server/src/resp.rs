@@ -67,8 +67,22 @@ fn line_end(buf: &[u8], from: usize) -> Option<usize> {
     buf.get(from..)?.windows(2).position(|w| w == b"\r\n").map(|p| from + p)
 }
 
+/// A RESP length: what `str::parse::<i64>` accepts, read straight from the
+/// bytes (it is on every argument of every request).
 fn parse_number(digits: &[u8]) -> Option<i64> {
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    let (negative, body) = match digits {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, digits),
+    };
+    if body.is_empty() {
+        return None;
+    }
+    body.iter().try_fold(0i64, |n, &d| {
+        let d = d.is_ascii_digit().then(|| i64::from(d - b'0'))?;
+        let n = n.checked_mul(10)?;
+        if negative { n.checked_sub(d) } else { n.checked_add(d) }
+    })
 }
 
 fn parse_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
@@ -79,35 +93,50 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Byt
     if count > limits.max_args as i64 {
         return Err(ProtocolError::MultibulkLength);
     }
+    let count = count.max(0) as usize;
     // First check that the whole request has arrived, then take it: a
-    // partial request consumes nothing.
-    let mut at = end + 2;
-    let mut spans = Vec::with_capacity(count.clamp(0, 1024) as usize);
-    for _ in 0..count.max(0) {
-        let Some(&first) = buf.get(at) else { return Ok(None) };
-        if first != b'$' {
-            return Err(ProtocolError::ExpectedBulk(first as char));
-        }
-        let Some(end) = line_end(buf, at + 1) else {
-            return if buf.len() - at > 32 { Err(ProtocolError::BulkLength) } else { Ok(None) };
-        };
-        let len = parse_number(&buf[at + 1..end]).ok_or(ProtocolError::BulkLength)?;
-        if len < 0 || len as usize > limits.max_bulk_bytes {
-            return Err(ProtocolError::BulkLength);
-        }
-        let start = end + 2;
-        let stop = start + len as usize;
-        if buf.len() < stop + 2 {
-            return Ok(None);
-        }
-        if &buf[stop..stop + 2] != b"\r\n" {
-            return Err(ProtocolError::MissingCrlf);
-        }
-        spans.push((start, stop));
+    // partial request consumes nothing. The second walk over the same
+    // headers cuts the arguments out of the frozen frame without an
+    // intermediate list.
+    let first = end + 2;
+    let mut at = first;
+    for _ in 0..count {
+        let Some((_, stop)) = next_bulk(buf, at, limits)? else { return Ok(None) };
         at = stop + 2;
     }
     let frame = buf.split_to(at).freeze();
-    Ok(Some(spans.into_iter().map(|(s, e)| frame.slice(s..e)).collect()))
+    let mut args = Vec::with_capacity(count);
+    let mut at = first;
+    while let Some((start, stop)) = next_bulk(&frame, at, limits)? {
+        args.push(frame.slice(start..stop));
+        at = stop + 2;
+    }
+    Ok(Some(args))
+}
+
+/// The bulk string whose `$` header starts at `at`: its data's span, or
+/// `None` if it has not all arrived.
+fn next_bulk(buf: &[u8], at: usize, limits: &Limits) -> Result<Option<(usize, usize)>, ProtocolError> {
+    let Some(&first) = buf.get(at) else { return Ok(None) };
+    if first != b'$' {
+        return Err(ProtocolError::ExpectedBulk(first as char));
+    }
+    let Some(end) = line_end(buf, at + 1) else {
+        return if buf.len() - at > 32 { Err(ProtocolError::BulkLength) } else { Ok(None) };
+    };
+    let len = parse_number(&buf[at + 1..end]).ok_or(ProtocolError::BulkLength)?;
+    if len < 0 || len as usize > limits.max_bulk_bytes {
+        return Err(ProtocolError::BulkLength);
+    }
+    let start = end + 2;
+    let stop = start + len as usize;
+    if buf.len() < stop + 2 {
+        return Ok(None);
+    }
+    if &buf[stop..stop + 2] != b"\r\n" {
+        return Err(ProtocolError::MissingCrlf);
+    }
+    Ok(Some((start, stop)))
 }
 
 fn parse_inline(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
@@ -356,6 +385,45 @@ fn reply_at(cur: &mut &[u8]) -> Result<Option<Frame>, ProtocolError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The hand-written length parser agrees with `str::parse`, overflow,
+    /// signs and stray bytes included.
+    #[test]
+    fn parse_number_is_str_parse() {
+        let cases: &[&[u8]] = &[
+            b"0",
+            b"7",
+            b"-1",
+            b"+5",
+            b"",
+            b"-",
+            b"+",
+            b"12a",
+            b" 1",
+            b"1 ",
+            b"--1",
+            b"-0",
+            b"9223372036854775807",
+            b"9223372036854775808",
+            b"-9223372036854775808",
+            b"-9223372036854775809",
+            b"00012",
+            b"\xff",
+        ];
+        for &case in cases {
+            let expected = std::str::from_utf8(case).ok().and_then(|t| t.parse::<i64>().ok());
+            assert_eq!(parse_number(case), expected, "{:?}", String::from_utf8_lossy(case));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parse_number_agrees_with_str_parse(n in any::<i64>(), junk in proptest::collection::vec(any::<u8>(), 0..24)) {
+            prop_assert_eq!(parse_number(n.to_string().as_bytes()), Some(n));
+            let expected = std::str::from_utf8(&junk).ok().and_then(|t| t.parse::<i64>().ok());
+            prop_assert_eq!(parse_number(&junk), expected);
+        }
+    }
 
     fn parse(input: &[u8]) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         parse_request(&mut BytesMut::from(input), &Limits::default())

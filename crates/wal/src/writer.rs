@@ -95,6 +95,11 @@ struct Queue {
     ops: VecDeque<(u64, Queued)>,
     next_seq: u64,
     closed: bool,
+    /// Threads blocked on `queue_cv` (the writer waiting for work, submitters
+    /// waiting for room). A notification is a syscall even with no one to
+    /// wake, and a follower submits several times per `fdatasync`, so the
+    /// condition variable is signalled only when this is non-zero.
+    waiting: usize,
 }
 
 #[derive(Default)]
@@ -102,6 +107,8 @@ struct Progress {
     durable: Durable,
     error: Option<WalError>,
     stopped: bool,
+    /// Threads blocked in [`WalWriter::wait_durable`].
+    waiting: usize,
 }
 
 #[derive(Default)]
@@ -122,6 +129,31 @@ const SPARE_BUFFERS_MAX: usize = 2;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Waits on `cv`, counted in `waiting` (see [`Queue::waiting`]).
+fn wait_counted<'a, T>(
+    cv: &Condvar,
+    mut guard: MutexGuard<'a, T>,
+    waiting: impl Fn(&mut T) -> &mut usize,
+) -> MutexGuard<'a, T> {
+    *waiting(&mut guard) += 1;
+    let mut guard = cv.wait(guard).unwrap_or_else(|p| p.into_inner());
+    *waiting(&mut guard) -= 1;
+    guard
+}
+
+impl Queue {
+    fn wait<'a>(cv: &Condvar, q: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
+        wait_counted(cv, q, |q| &mut q.waiting)
+    }
+
+    /// Wakes whoever waits on `cv`; called with the queue locked.
+    fn notify(&self, cv: &Condvar) {
+        if self.waiting > 0 {
+            cv.notify_all();
+        }
+    }
 }
 
 /// The handle on the group-commit thread. Dropping it drains the queue and
@@ -167,7 +199,7 @@ impl WalWriter {
         let op = Queued::new(op, &self.shared);
         let mut q = lock(&self.shared.queue);
         while q.ops.len() >= self.opts.queue_ops_max && !q.closed {
-            q = self.shared.queue_cv.wait(q).unwrap_or_else(|p| p.into_inner());
+            q = Queue::wait(&self.shared.queue_cv, q);
         }
         if q.closed {
             drop(q);
@@ -176,7 +208,7 @@ impl WalWriter {
         q.next_seq += 1;
         let seq = q.next_seq;
         q.ops.push_back((seq, op));
-        self.shared.queue_cv.notify_all();
+        q.notify(&self.shared.queue_cv);
         Ok(seq)
     }
 
@@ -193,7 +225,7 @@ impl WalWriter {
             if p.stopped {
                 return Err(WalError::Stopped);
             }
-            p = self.shared.progress_cv.wait(p).unwrap_or_else(|p| p.into_inner());
+            p = wait_counted(&self.shared.progress_cv, p, |p| &mut p.waiting);
         }
     }
 
@@ -274,8 +306,12 @@ fn process(wal: &mut Wal, shared: &Shared, batch_bytes_max: u64, on_durable: Opt
         match apply(wal, batch, shared) {
             Ok((index, term)) => {
                 let durable = Durable { seq, index, term };
-                lock(&shared.progress).durable = durable;
-                shared.progress_cv.notify_all();
+                let mut progress = lock(&shared.progress);
+                progress.durable = durable;
+                if progress.waiting > 0 {
+                    shared.progress_cv.notify_all();
+                }
+                drop(progress);
                 if let Some(f) = on_durable {
                     f(durable);
                 }
@@ -312,7 +348,7 @@ fn next_batch(shared: &Shared, batch_bytes_max: u64) -> Option<Vec<(u64, Queued)
         if q.closed {
             return None;
         }
-        q = shared.queue_cv.wait(q).unwrap_or_else(|p| p.into_inner());
+        q = Queue::wait(&shared.queue_cv, q);
     }
     let mut batch = Vec::new();
     let mut bytes = 0;
@@ -323,7 +359,7 @@ fn next_batch(shared: &Shared, batch_bytes_max: u64) -> Option<Vec<(u64, Queued)
         }
         batch.extend(q.ops.pop_front());
     }
-    shared.queue_cv.notify_all();
+    q.notify(&shared.queue_cv);
     Some(batch)
 }
 
