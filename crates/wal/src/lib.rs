@@ -99,8 +99,11 @@
 //!   write, one `fdatasync`) — log first, so a durable commit index never
 //!   points past the durable log. A change that only raises `commit` does
 //!   not cost a batch with records a second `fdatasync`: it is written with
-//!   the next term/vote change or the next sync without records (Raft does
-//!   not need `commit` to be durable; after a crash it may lag, never lead).
+//!   the next term/vote change or the next [`Wal::sync`] without records.
+//!   The group-commit writer never forces it at all until it stops
+//!   ([`Wal::sync_batch`]), so a commit announced by a heartbeat costs no
+//!   I/O (Raft does not need `commit` to be durable; after a crash it may
+//!   lag, never lead).
 //! * [`WalWriter::submit`] encodes an append's records (framing and CRC32C,
 //!   see [`EncodedEntries`]) on the caller's thread, so the writer thread
 //!   only copies them: the next batch is encoded while the previous one is

@@ -376,5 +376,5 @@ fn apply(wal: &mut Wal, batch: Vec<(u64, Queued)>, shared: &Shared) -> Result<(I
             Queued::Other(Op::Compact(index)) => wal.compact(index)?,
         }
     }
-    wal.sync()
+    wal.sync_batch()
 }
