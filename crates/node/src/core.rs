@@ -280,7 +280,18 @@ impl<SM: StateMachine> Core<SM> {
                 self.sync_members();
                 return Ok(());
             }
+            // Messages that may leave at once (the leader's replication,
+            // thesis §10.2.1, and heartbeat answers) go before the writes of
+            // this batch are even encoded and queued, so followers start on
+            // their own writes while the leader is still on its.
+            let mut rest = Vec::with_capacity(actions.len());
             for action in actions {
+                match action {
+                    Action::Send { message, after_persist: false } => self.transport.send(message),
+                    action => rest.push(action),
+                }
+            }
+            for action in rest {
                 self.execute(action)?;
             }
             if let Some((index, term)) = self.memory_persisted.take() {
