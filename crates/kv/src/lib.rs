@@ -122,7 +122,11 @@
 //!
 //! [`Store::snapshot`] streams this through a 64 KiB buffer, record by record;
 //! [`Store::restore`] reads it into a fresh store and swaps it in only when the
-//! whole snapshot, checksum included, is valid.
+//! whole snapshot, checksum included, is valid. Each key and value it reads
+//! gets an allocation of exactly its length (so a restored replica holds no
+//! more memory than the one that wrote the snapshot), and a length longer
+//! than what the input holds is an `InvalidData` error after at most 1 MiB
+//! was allocated for it, never a huge allocation.
 
 #![forbid(unsafe_code)]
 
