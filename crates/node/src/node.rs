@@ -170,6 +170,14 @@ impl<SM: StateMachine> Node<SM> {
         self.sm.read_at(0, read).await
     }
 
+    /// The index of the last entry the state machine has applied (or the
+    /// snapshot it was restored from). The core's
+    /// [`NodeStatus`]`.raft.applied` is what it has handed to the applier,
+    /// which runs ahead of this while a restart replays its log.
+    pub fn applied_index(&self) -> Index {
+        self.sm.applied_index()
+    }
+
     /// Adds `id` as a voter: it joins as a learner, catches up (by snapshot if
     /// far behind) and is promoted by the leader. `addr` is its peer address.
     pub async fn add_voter(&self, id: NodeId, addr: SocketAddr) -> Result<Index, NodeError> {

@@ -235,7 +235,7 @@ async fn info(shared: &Shared, section: Option<String>) -> Frame {
     // script waiting for `raft_role` waits for the node, not the port.
     if let (true, Some(node)) = (want("raft"), shared.node()) {
         match node.status().await {
-            Ok(status) => out.push_str(&raft_section(&status)),
+            Ok(status) => out.push_str(&raft_section(&status, node.applied_index())),
             Err(e) => return node_error(&e, 0),
         }
     }
@@ -247,7 +247,9 @@ fn ids(set: &std::collections::BTreeSet<u64>) -> String {
 }
 
 /// The `# Raft` section, one `field:value` a line, as DESIGN.md specifies.
-fn raft_section(s: &node::NodeStatus) -> String {
+/// `raft_applied_index` is `applied`, what the store has applied, not what
+/// the core has handed to the applier (ahead of it during a replay).
+fn raft_section(s: &node::NodeStatus, applied: u64) -> String {
     let r = &s.raft;
     let role = match r.role {
         Role::Leader => "leader",
@@ -266,7 +268,7 @@ fn raft_section(s: &node::NodeStatus) -> String {
         r.leader,
         s.leader_client_addr.clone().unwrap_or_default(),
         r.commit,
-        r.applied,
+        applied,
         r.last_index,
         r.snapshot_index,
         ids(&voters),
