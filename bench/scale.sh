@@ -11,8 +11,10 @@
 #             SETs (LOG_KEYS distinct keys) loaded, so a follower's log is
 #             ~1 GiB. Then:
 #               log:      TRIALS restarts of that follower (SIGKILL, then
-#                         SIGTERM once), each timed from exec to "serving" (its
-#                         client port answers INFO) and to "caught up" (its
+#                         SIGTERM once), each timed from exec to "port
+#                         answers" (PING), to "serving" (INFO has the Raft
+#                         section: log open, snapshot restored) and to
+#                         "caught up" (its
 #                         raft_applied_index reaches the leader's
 #                         raft_commit_index read just before the kill);
 #               snapshot: RAFT.SNAPSHOT on every node (the log is compacted),
@@ -166,6 +168,16 @@ wait_serving() { # port timeout_s pid [field]: until the port answers INFO (with
     return 1
 }
 
+wait_answering() { # port timeout_s pid: until the port answers PING (whatever the node's state)
+    local deadline=$(( $(date +%s) + $2 ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        [ "$(timeout 2 redis-cli -p "$1" ping 2>/dev/null)" = PONG ] && return 0
+        kill -0 "$3" 2>/dev/null || { log "process $3 (port $1) exited"; return 1; }
+        sleep 0.01
+    done
+    return 1
+}
+
 wait_applied() { # port index timeout_s: until raft_applied_index >= index
     local deadline=$(( $(date +%s) + $3 )) applied
     while [ "$(date +%s)" -lt "$deadline" ]; do
@@ -271,7 +283,7 @@ read_ms() { # files...: ms to read them (warm page cache: read once before timin
 }
 
 restart_trial() { # kind signal node: kills, restarts and times the node; appends a JSON object to $WORK/restarts.json
-    local kind=$1 sig=$2 i=$3 l commit t0 serving caught read_files read pid
+    local kind=$1 sig=$2 i=$3 l commit t0 answering serving caught read_files read pid
     l="$(leader)" || return 1
     commit="$(info_field "${CLIENT[$l]}" raft_commit_index)"
     if [ "$kind" = log ]; then
@@ -290,6 +302,8 @@ restart_trial() { # kind signal node: kills, restarts and times the node; append
         profile=$!
         PID[perf]=$profile
     fi
+    wait_answering "${CLIENT[$i]}" 300 "$pid" || { log "node $((i + 1)) did not answer within 300 s"; return 1; }
+    answering=$(( $(now_ms) - t0 ))
     wait_serving "${CLIENT[$i]}" 300 "$pid" || { log "node $((i + 1)) did not serve within 300 s"; return 1; }
     serving=$(( $(now_ms) - t0 ))
     wait_applied "${CLIENT[$i]}" "$commit" 300 || { log "node $((i + 1)) did not catch up within 300 s"; return 1; }
@@ -299,9 +313,9 @@ restart_trial() { # kind signal node: kills, restarts and times the node; append
         timeout 120 perf report -i "$WORK/perf-restart.data" --stdio --no-children --sort symbol \
             --percent-limit 1 2>/dev/null | grep -E '^ +[0-9.]+%' | head -40 >"$RESULTS/perf-restart-$kind.txt" || true
     fi
-    log "$kind restart (SIG$sig) of node $((i + 1)): serving after $serving ms, caught up (applied $commit) after $caught ms; cat of its files $read ms; peak RSS $(( $(hwm "$pid") >> 20 )) MiB"
+    log "$kind restart (SIG$sig) of node $((i + 1)): port answers after $answering ms, serving after $serving ms, caught up (applied $commit) after $caught ms; cat of its files $read ms; peak RSS $(( $(hwm "$pid") >> 20 )) MiB"
     [ -s "$WORK/restarts.json" ] && echo "," >>"$WORK/restarts.json"
-    echo "{\"kind\": \"$kind\", \"signal\": \"$sig\", \"serving_ms\": $serving, \"caught_up_ms\": $caught, \"read_ms\": $read, \"log_bytes\": $(log_bytes "$WORK/node$i"), \"snapshot_bytes\": $(dir_bytes "$WORK/node$i/snap"), \"applied\": $commit, \"rss\": $(rss "$pid"), \"rss_peak\": $(hwm "$pid")}" >>"$WORK/restarts.json"
+    echo "{\"kind\": \"$kind\", \"signal\": \"$sig\", \"answering_ms\": $answering, \"serving_ms\": $serving, \"caught_up_ms\": $caught, \"read_ms\": $read, \"log_bytes\": $(log_bytes "$WORK/node$i"), \"snapshot_bytes\": $(dir_bytes "$WORK/node$i/snap"), \"applied\": $commit, \"rss\": $(rss "$pid"), \"rss_peak\": $(hwm "$pid")}" >>"$WORK/restarts.json"
 }
 
 restart_trials() { # kind follower: TRIALS SIGKILL restarts and one SIGTERM restart

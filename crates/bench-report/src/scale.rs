@@ -65,7 +65,12 @@ pub struct Restart {
     pub kind: String,
     /// `KILL` or `TERM`.
     pub signal: String,
-    /// From exec to the client port answering INFO.
+    /// From exec to the client port answering PING (absent in results of
+    /// runs before it was measured).
+    #[serde(default)]
+    pub answering_ms: Option<u64>,
+    /// From exec to INFO showing the node's Raft section: its log is open
+    /// and its snapshot restored.
     pub serving_ms: u64,
     /// From exec to the applied index reaching the leader's commit index.
     pub caught_up_ms: u64,
@@ -251,8 +256,9 @@ fn restart_table(step: &RestartStep, out: &mut String) {
         "**Restart and catch-up**: {} keys of {} B written once into a 3-node cluster with automatic snapshots \
          off (load {:.0} s), so a follower's whole state is in its log; that follower is stopped (SIGKILL, and \
          once SIGTERM) and started again. Then `RAFT.SNAPSHOT` on every node (the log is compacted into a \
-         snapshot) and the same restarts. *Serving*: from exec to the client port answering `INFO`; \
-         *caught up*: from exec to `raft_applied_index` reaching the leader's `raft_commit_index` (read just \
+         snapshot) and the same restarts. *Port answers*: from exec to the client port answering `PING`; \
+         *serving*: from exec to `INFO` showing the Raft section (the node has opened its log and restored \
+         its snapshot; until then commands get `-CLUSTERDOWN`); *caught up*: from exec to `raft_applied_index` reaching the leader's `raft_commit_index` (read just \
          before the stop). *cat*: reading the node's log or snapshot files with `cat`, warm page cache, \
          the floor for any replay.\n",
         ops(step.keys as f64),
@@ -261,18 +267,19 @@ fn restart_table(step: &RestartStep, out: &mut String) {
     );
     let _ = writeln!(
         out,
-        "| state in | signal | index | log, MiB | snapshot, MiB | serving, ms | caught up, ms | cat, ms | caught up / cat | RSS, MiB | peak RSS, MiB |"
+        "| state in | signal | index | log, MiB | snapshot, MiB | port answers, ms | serving, ms | caught up, ms | cat, ms | caught up / cat | RSS, MiB | peak RSS, MiB |"
     );
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &step.restarts {
         let _ = writeln!(
             out,
-            "| {} | SIG{} | {} | {} | {} | {} | {} | {} | {:.1}× | {} | {} |",
+            "| {} | SIG{} | {} | {} | {} | {} | {} | {} | {} | {:.1}× | {} | {} |",
             r.kind,
             r.signal,
             ops(r.applied as f64),
             mib(r.log_bytes),
             mib(r.snapshot_bytes),
+            r.answering_ms.map_or("–".to_string(), |ms| ops(ms as f64)),
             ops(r.serving_ms as f64),
             ops(r.caught_up_ms as f64),
             ops(r.read_ms as f64),
@@ -342,6 +349,7 @@ mod tests {
         let restart = |kind: &str, signal: &str, serving_ms, caught_up_ms| Restart {
             kind: kind.into(),
             signal: signal.into(),
+            answering_ms: Some(1),
             serving_ms,
             caught_up_ms,
             read_ms: 100,
@@ -366,6 +374,6 @@ mod tests {
         let results = ScaleResults { metas: vec![], keys: None, restart: Some(step), runs: BTreeMap::new() };
         let text = render(&results);
         assert!(text.contains("median of 3 SIGKILL restarts: serving after 20 ms, caught up after 200 ms"), "{text}");
-        assert!(text.contains("| log | SIGKILL | 10 | 1,024 | 0 | 10 | 300 | 100 | 3.0× | 0 | 0 |"), "{text}");
+        assert!(text.contains("| log | SIGKILL | 10 | 1,024 | 0 | 1 | 10 | 300 | 100 | 3.0× | 0 | 0 |"), "{text}");
     }
 }

@@ -348,6 +348,9 @@ fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
+/// Longer than any command name: a longer name is unknown without a look.
+const NAME_LEN_MAX: usize = 16;
+
 impl Command {
     /// Parses a command from its arguments, the first being its name (any case).
     ///
@@ -356,18 +359,14 @@ impl Command {
     /// overflow of INCR) come later, from [`Store::apply`](crate::Store::apply).
     pub fn parse(args: &[Bytes]) -> Result<Command, CommandError> {
         let Some(name) = args.first() else { return Err(CommandError::Empty) };
-        // Lower-cased on the stack: a name longer than any command's is unknown anyway.
-        let mut buf = [0u8; 16];
-        let lower: &[u8] = match buf.get_mut(..name.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(name);
-                dst.make_ascii_lowercase();
-                dst
-            }
-            None => b"",
-        };
+        // Lowercased on the stack: every applied entry is parsed again, and a
+        // heap copy of the name per entry showed in the replay profile.
+        let mut lower = [0u8; NAME_LEN_MAX];
+        let Some(lower) = lower.get_mut(..name.len()) else { return Err(CommandError::unknown_command(args)) };
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
         let key = || args[1].clone();
-        let cmd = match lower {
+        let cmd = match &*lower {
             b"get" => {
                 arity("get", args, 2)?;
                 Command::Get { key: key() }

@@ -2,7 +2,8 @@
 //! keyspace helpers. Write commands run only inside `apply`, after the keys
 //! they name were purged if expired; read commands also serve `Store::read`.
 
-use std::collections::VecDeque;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeSet, VecDeque};
 
 use bytes::{Bytes, BytesMut};
 
@@ -11,6 +12,17 @@ use crate::error::CommandError;
 use crate::glob::Pattern;
 use crate::response::Response;
 use crate::store::{Key, Slot, Store, Value, is_past};
+
+/// What SET does to the slot of its key.
+enum SetAction {
+    /// Store this slot (the key is new, or its old slot is replaced).
+    Write(Slot),
+    /// Remove the key if present: written with a deadline already past, or
+    /// expired and not overwritten.
+    Remove,
+    /// Leave the live slot as it is (NX or XX refused the write).
+    Keep,
+}
 
 impl Store {
     pub(crate) fn write(&mut self, cmd: &Command, now: u64) -> Result<Response, CommandError> {
@@ -156,6 +168,10 @@ impl Store {
         })
     }
 
+    /// SET, with one descent of the keyspace for its key: replaying a log of
+    /// SETs into millions of keys is bound by the cache misses of each
+    /// descent. Behaves exactly as if an expired key had been purged first:
+    /// it is absent, and removed unless overwritten.
     fn set(
         &mut self,
         key: &Bytes,
@@ -167,31 +183,45 @@ impl Store {
     ) -> Result<Response, CommandError> {
         // Redis's order: the expiry is checked first, then GET's type, then NX / XX.
         let deadline = match expiry {
-            SetExpiry::At(spec) => Some(spec.deadline_ms(now).ok_or(CommandError::InvalidExpireTime("set"))?),
+            SetExpiry::At(spec) => spec.deadline_ms(now),
             _ => None,
         };
-        let old = self.live(key, now);
-        let old_value = if get { self.string(key, now)?.cloned() } else { None };
+        if matches!(expiry, SetExpiry::At(_)) && deadline.is_none() {
+            self.purge_key(key, now);
+            return Err(CommandError::InvalidExpireTime("set"));
+        }
+        let entry = self.keys.entry(Key::new(key));
+        let old = match &entry {
+            Entry::Occupied(e) => Some(e.get()).filter(|s| s.live(now)),
+            Entry::Vacant(_) => None,
+        };
+        let old_value = match (get, old.map(|s| &s.value)) {
+            (true, Some(Value::Str(s))) => Some(s.clone()),
+            (true, Some(_)) => return Err(CommandError::WrongType),
+            _ => None,
+        };
         let allowed = match condition {
             SetCondition::Always => true,
             SetCondition::IfAbsent => old.is_none(),
             SetCondition::IfPresent => old.is_some(),
         };
-        let reply = if get { Response::Bulk(old_value) } else { Response::ok() };
-        if !allowed {
-            return Ok(if get { reply } else { Response::nil() });
-        }
-        let expires_at_ms = match (expiry, deadline) {
-            (SetExpiry::Keep, _) => old.and_then(|s| s.expires_at_ms),
-            (_, Some(d)) if is_past(d, now) => {
-                // An absolute time already past: the value is written and gone at once.
-                self.remove(key);
-                return Ok(reply);
-            }
-            (_, d) => d.and_then(|d| u64::try_from(d).ok()),
+        // An absolute time already past: the value is written and gone at once.
+        let gone = deadline.is_some_and(|d| is_past(d, now));
+        let expires_at_ms = match expiry {
+            SetExpiry::Keep => old.and_then(|s| s.expires_at_ms),
+            _ => deadline.and_then(|d| u64::try_from(d).ok()),
         };
-        self.put(key, Value::Str(value.clone()), expires_at_ms);
-        Ok(reply)
+        let action = match (allowed, gone, old.is_some()) {
+            (true, false, _) => SetAction::Write(Slot { value: Value::Str(value.clone()), expires_at_ms }),
+            (true, true, _) | (false, _, false) => SetAction::Remove,
+            (false, _, true) => SetAction::Keep,
+        };
+        set_entry(entry, action, &mut self.expiries);
+        Ok(match (allowed, get) {
+            (true, false) => Response::ok(),
+            (false, false) => Response::nil(),
+            (_, true) => Response::Bulk(old_value),
+        })
     }
 
     fn hincrby(&mut self, key: &Bytes, field: &Bytes, delta: i64) -> Result<Response, CommandError> {
@@ -313,5 +343,33 @@ impl Store {
             }
         }
         Response::Array(Some(vec![Response::bulk(next.to_string()), Response::bulks(found)]))
+    }
+}
+
+/// Carries out SET's decision on the entry of its key, keeping the
+/// expiry index in step.
+fn set_entry(entry: Entry<'_, Key, Slot>, action: SetAction, expiries: &mut BTreeSet<(u64, Key)>) {
+    let (old, new) = match (entry, action) {
+        (Entry::Vacant(e), SetAction::Write(slot)) => {
+            let new = slot.expires_at_ms.map(|t| (t, e.key().clone()));
+            e.insert(slot);
+            (None, new)
+        }
+        (Entry::Occupied(mut e), SetAction::Write(slot)) => {
+            let new = slot.expires_at_ms.map(|t| (t, e.key().clone()));
+            let old = std::mem::replace(e.get_mut(), slot).expires_at_ms.map(|t| (t, e.key().clone()));
+            (old, new)
+        }
+        (Entry::Occupied(e), SetAction::Remove) => {
+            let (k, old) = e.remove_entry();
+            (old.expires_at_ms.map(|t| (t, k)), None)
+        }
+        (_, SetAction::Remove | SetAction::Keep) => (None, None),
+    };
+    if let Some(old) = old {
+        expiries.remove(&old);
+    }
+    if let Some(new) = new {
+        expiries.insert(new);
     }
 }

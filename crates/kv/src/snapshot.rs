@@ -74,17 +74,39 @@ fn get_u64(r: &mut impl Read) -> io::Result<u64> {
     Ok(u64::from_le_bytes(b))
 }
 
-/// Reads a length-prefixed byte string, growing the buffer as bytes arrive so
-/// a corrupt length cannot make us allocate more than the input holds. No
-/// other cap: whatever the store held must restore.
+/// Longest step in which [`get_vec`] reads a byte string: a string up to
+/// this long gets its exact allocation at once, a longer one grows by this
+/// much per step, so a corrupt length costs at most one step of memory more
+/// than the input holds before it fails.
+const READ_STEP_BYTES: usize = 1 << 20;
+
+/// Reads a length-prefixed byte string into an allocation of exactly its
+/// length: the store keeps these for as long as the key lives, and a vector
+/// grown by doubling would hold up to twice the bytes (a 256-byte value in a
+/// 512-byte block). No cap on the length: whatever the store held must
+/// restore; only the input running out stops it.
 fn get_bytes(r: &mut impl Read) -> io::Result<Bytes> {
     let len = get_u64(r)?;
-    let mut buf = Vec::new();
-    r.take(len).read_to_end(&mut buf)?;
-    if buf.len() as u64 != len {
-        return Err(io::ErrorKind::UnexpectedEof.into());
+    Ok(Bytes::from(get_vec(r, len)?))
+}
+
+/// `len` bytes of `r`, in a vector whose capacity is exactly `len`.
+fn get_vec(r: &mut impl Read, len: u64) -> io::Result<Vec<u8>> {
+    let too_long = || corrupt(format!("a byte string of {len} bytes is longer than the input"));
+    let len = usize::try_from(len).map_err(|_| too_long())?;
+    let mut buf = Vec::with_capacity(len.min(READ_STEP_BYTES));
+    while buf.len() < len {
+        let start = buf.len();
+        let step = (len - start).min(READ_STEP_BYTES);
+        // Exact: with no room left, the vector grows to start + step, never more.
+        buf.reserve_exact(step);
+        buf.resize(start + step, 0);
+        r.read_exact(&mut buf[start..]).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => too_long(),
+            _ => e,
+        })?;
     }
-    Ok(Bytes::from(buf))
+    Ok(buf)
 }
 
 fn get_count(r: &mut impl Read) -> io::Result<u64> {
@@ -233,4 +255,60 @@ fn read_body(r: &mut impl Read, current: &Store) -> io::Result<Store> {
         }
     }
     Ok(store)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_byte_string_gets_exactly_its_length_of_memory() {
+        for len in [0, 1, 256, READ_STEP_BYTES - 1, READ_STEP_BYTES, 3 * READ_STEP_BYTES + 17] {
+            let input = vec![7u8; len];
+            let buf = get_vec(&mut input.as_slice(), len as u64).unwrap();
+            assert_eq!((buf.len(), buf.capacity()), (len, len), "length {len}");
+        }
+    }
+
+    #[test]
+    fn a_length_beyond_the_input_is_a_clean_error() {
+        for len in [10, READ_STEP_BYTES as u64 + 1, 1 << 40, u64::MAX] {
+            let e = get_vec(&mut &[1u8; 9][..], len).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "length {len}");
+            assert!(e.to_string().contains("longer than the input"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_restored_value_holds_no_spare_capacity() {
+        let mut store = Store::new();
+        store.put(&Bytes::from_static(b"k"), Value::Str(Bytes::from(vec![b'v'; 256])), None);
+        let mut snapshot = Vec::new();
+        store.snapshot(&mut snapshot).unwrap();
+        let mut restored = Store::new();
+        restored.restore(&mut snapshot.as_slice()).unwrap();
+        let Some(Slot { value: Value::Str(value), .. }) = restored.remove(&Bytes::from_static(b"k")) else {
+            panic!("the key was not restored as a string");
+        };
+        let value = value.try_into_mut().unwrap();
+        assert_eq!((value.len(), value.capacity()), (256, 256));
+    }
+
+    #[test]
+    fn a_huge_length_in_a_snapshot_is_a_clean_error() {
+        let mut store = Store::new();
+        store.put(&Bytes::from_static(b"k"), Value::Str(Bytes::from_static(b"value")), None);
+        let mut snapshot = Vec::new();
+        store.snapshot(&mut snapshot).unwrap();
+        // The header is 8 + 4 + 4 * 8 bytes; then kind (1), the key's length.
+        let at = 8 + 4 + 4 * 8 + 1;
+        snapshot[at..at + 8].copy_from_slice(&(1u64 << 62).to_le_bytes());
+        let e = restored_error(&snapshot);
+        assert!(e.to_string().contains("longer than the input"), "{e}");
+    }
+
+    fn restored_error(snapshot: &[u8]) -> io::Error {
+        Store::new().restore(&mut &snapshot[..]).unwrap_err()
+    }
 }

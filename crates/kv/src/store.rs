@@ -255,7 +255,7 @@ impl Store {
     }
 
     /// Removes `key` if it has expired (lazy expiry on access).
-    fn purge_key(&mut self, key: &Bytes, now: u64) {
+    pub(crate) fn purge_key(&mut self, key: &Bytes, now: u64) {
         if self.keys.get(&Key::new(key)).is_some_and(|s| !s.live(now)) {
             self.remove(key);
         }
@@ -366,12 +366,119 @@ impl Store {
         }
     }
 
-    /// Runs one command at entry time `now`.
+    /// Runs one command at entry time `now`. The keys it names are purged
+    /// first if expired, so a command finds them live or absent; SET, the
+    /// command a log is mostly made of, does that itself in the one lookup
+    /// it makes of its key (`Store::set`).
     fn execute(&mut self, cmd: &Command, now: u64) -> Response {
-        for key in cmd.keys() {
-            self.purge_key(key, now);
+        if !matches!(cmd, Command::Set { .. }) {
+            for key in cmd.keys() {
+                self.purge_key(key, now);
+            }
         }
         let result = if cmd.is_write() { self.write(cmd, now) } else { self.read_at(cmd, now) };
         result.into()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::command::{SetCondition, SetExpiry};
+    use proptest::prelude::*;
+
+    /// SET as it was before it took one descent of the keyspace: purge the
+    /// key if expired, then look it up, then write. The fast path must do
+    /// exactly this.
+    fn reference_set(store: &mut Store, cmd: &Command, now: u64) -> Response {
+        let Command::Set { key, value, condition, get, expiry } = cmd else { unreachable!("not a SET") };
+        store.purge_key(key, now);
+        let deadline = match expiry {
+            SetExpiry::At(spec) => match spec.deadline_ms(now) {
+                Some(d) => Some(d),
+                None => return CommandError::InvalidExpireTime("set").into(),
+            },
+            _ => None,
+        };
+        let old = store.live(key, now).cloned();
+        let old_value = match (get, store.string(key, now)) {
+            (true, Err(e)) => return e.into(),
+            (true, Ok(v)) => v.cloned(),
+            (false, _) => None,
+        };
+        let allowed = match condition {
+            SetCondition::Always => true,
+            SetCondition::IfAbsent => old.is_none(),
+            SetCondition::IfPresent => old.is_some(),
+        };
+        let reply = if *get { Response::Bulk(old_value) } else { Response::ok() };
+        if !allowed {
+            return if *get { reply } else { Response::nil() };
+        }
+        let expires_at_ms = match (expiry, deadline) {
+            (SetExpiry::Keep, _) => old.and_then(|s| s.expires_at_ms),
+            (_, Some(d)) if is_past(d, now) => {
+                store.remove(key);
+                return reply;
+            }
+            (_, d) => d.and_then(|d| u64::try_from(d).ok()),
+        };
+        store.put(key, Value::Str(value.clone()), expires_at_ms);
+        reply
+    }
+
+    /// `Store::apply` without sessions, with SET done by [`reference_set`].
+    fn reference_apply(store: &mut Store, index: u64, cmd: &Command, time_ms: u64) -> Response {
+        store.applied_index = index;
+        store.clock_ms = store.clock_ms.max(time_ms);
+        let now = store.clock_ms;
+        store.expire_sessions(now);
+        store.purge_expired(now);
+        match cmd {
+            Command::Set { .. } => reference_set(store, cmd, now),
+            _ => store.execute(cmd, now),
+        }
+    }
+
+    const T0: u64 = 1_700_000_000_000;
+
+    fn arb_line() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec!["k0", "k1", "k2"]);
+        let cond = prop::sample::select(vec!["", " nx", " xx"]);
+        let get = prop::sample::select(vec!["", " get"]);
+        let ttl = prop_oneof![
+            Just(String::new()),
+            Just(" keepttl".to_string()),
+            (1..40u64).prop_map(|n| format!(" px {n}")),
+            (0..3u64).prop_map(|n| format!(" ex {n}")),
+            (0..60u64).prop_map(|n| format!(" pxat {}", T0 + n * 10)),
+        ];
+        let set = (key.clone(), cond, get, ttl).prop_map(|(k, c, g, t)| format!("set {k} v{c}{g}{t}"));
+        let other = (key, prop::sample::select(vec!["rpush {} x", "pexpire {} 15", "get {}", "del {}", "pttl {}"]))
+            .prop_map(|(k, form)| form.replace("{}", k));
+        prop_oneof![3 => set, 1 => other]
+    }
+
+    proptest! {
+        #[test]
+        fn set_with_one_descent_does_what_purge_then_set_did(
+            history in prop::collection::vec((arb_line(), 0..25u64), 1..60)
+        ) {
+            // No purge at the start of an entry, so commands meet expired keys.
+            let limits = Limits { expired_purge_per_apply_max: 0, ..Limits::default() };
+            let (mut fast, mut reference) = (Store::with_limits(limits), Store::with_limits(limits));
+            let mut time_ms = T0;
+            for (index, (line, dt)) in (1..).zip(&history) {
+                time_ms += dt;
+                let args: Vec<Bytes> = line.split(' ').map(|a| Bytes::from(a.to_string())).collect();
+                let Ok(cmd) = Command::parse(&args) else { continue };
+                let request = Request { client_id: NO_SESSION, seq: 0, time_ms, body: RequestBody::Command(cmd.clone()) };
+                let got = fast.apply(index, &request);
+                prop_assert_eq!(got, reference_apply(&mut reference, index, &cmd, time_ms), "{}", line);
+                prop_assert_eq!(&fast.keys, &reference.keys, "{}", line);
+                prop_assert_eq!(&fast.expiries, &reference.expiries, "{}", line);
+            }
+        }
     }
 }

@@ -49,6 +49,9 @@ pub(crate) struct Applier<SM: StateMachine> {
     pending: BTreeMap<Index, (Term, Reply<SM>)>,
     /// Deadlines of pending proposals, in registration (so deadline) order.
     deadlines: VecDeque<(Instant, Index)>,
+    /// The commit index the node knew at start and when it started: once
+    /// applied, the replay of the recovered log is done and is logged.
+    replay: Option<(Index, Instant)>,
 }
 
 /// When the applier takes a snapshot by itself.
@@ -94,6 +97,26 @@ impl<SM: StateMachine> Applier<SM> {
             core,
             pending: BTreeMap::new(),
             deadlines: VecDeque::new(),
+            replay: None,
+        }
+    }
+
+    /// Logs (info) when everything up to `commit`, what the node knew to be
+    /// committed when it started at `started`, has been applied: the end of
+    /// a restart's replay. Nothing is logged if it already is.
+    pub fn report_replay_until(&mut self, commit: Index, started: Instant) {
+        self.replay = (commit > self.applied).then_some((commit, started));
+    }
+
+    fn maybe_report_replay(&mut self) {
+        let Some((commit, started)) = self.replay else { return };
+        if self.applied >= commit {
+            self.replay = None;
+            tracing::info!(
+                applied = self.applied,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "applied the log recovered at start"
+            );
         }
     }
 
@@ -125,6 +148,7 @@ impl<SM: StateMachine> Applier<SM> {
                 }
                 drop(sm);
                 self.sm.publish_applied(self.applied);
+                self.maybe_report_replay();
                 if self.policy.is_due(self.applied - self.last_snapshot, self.bytes_since_snapshot) {
                     self.take_snapshot()?;
                 }

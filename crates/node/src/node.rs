@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use bytes::Bytes;
 use raft::{ConfChange, Index, MemStorage, NodeId, Raft, Storage};
@@ -40,13 +41,22 @@ pub struct Node<SM: StateMachine> {
 impl<SM: StateMachine> Node<SM> {
     /// Opens (or creates and bootstraps) the log, restores the state machine
     /// from the latest snapshot, connects to the peers and starts serving.
-    pub async fn start(config: NodeConfig, mut sm: SM) -> Result<Self, StartError> {
+    ///
+    /// Opening the log and restoring the snapshot is blocking IO that takes
+    /// seconds on a large data directory; it runs on tokio's blocking pool,
+    /// so the rest of the program (a client listener bound before this call)
+    /// keeps running on the runtime's workers. Each stage is logged at info
+    /// level with its duration; the applier logs when it has applied the
+    /// log recovered here (everything committed before the restart).
+    pub async fn start(config: NodeConfig, sm: SM) -> Result<Self, StartError> {
+        let started = Instant::now();
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
-        let (storage, persister) = open_storage(&config, internal_tx.clone())?;
-        let snapshot = storage.snapshot_meta();
-        if snapshot.index > 0 {
-            sm.restore(&mut SnapshotReader::new(&storage)).map_err(StartError::Restore)?;
-        }
+        let (recover_config, internal) = (config.clone(), internal_tx.clone());
+        let Recovered { storage, persister, sm, snapshot } =
+            tokio::task::spawn_blocking(move || recover(&recover_config, sm, internal))
+                .await
+                .map_err(|e| StartError::Restore(std::io::Error::other(format!("recovery task failed: {e}"))))??;
+        let recovered_commit = storage.initial_state().hard_state.commit;
         let mut raft_config = config.raft.clone();
         raft_config.id = config.id;
         raft_config.seed = seed(config.id);
@@ -58,7 +68,8 @@ impl<SM: StateMachine> Node<SM> {
         let (applier_tx, applier_rx) = mpsc::unbounded_channel();
         let sm = Arc::new(SharedMachine::new(sm, snapshot.index));
         let policy = SnapshotPolicy { entries: config.snapshot_entries, bytes: config.snapshot_bytes };
-        let applier = Applier::new(sm.clone(), snapshot.index, policy, storage, persister.clone(), internal_tx);
+        let mut applier = Applier::new(sm.clone(), snapshot.index, policy, storage, persister.clone(), internal_tx);
+        applier.report_replay_until(recovered_commit, started);
         let applier_thread = std::thread::Builder::new()
             .name(format!("raft-applier-{}", config.id))
             .spawn(move || applier.run(applier_rx))
@@ -70,7 +81,13 @@ impl<SM: StateMachine> Node<SM> {
         core.propose_timeout = config.propose_timeout;
         let (requests, requests_rx) = mpsc::channel(REQUEST_QUEUE);
         let handle = tokio::spawn(core.run(config.tick, requests_rx, peer_rx, internal_rx));
-        tracing::info!(id = config.id, snapshot = snapshot.index, "node started");
+        tracing::info!(
+            id = config.id,
+            snapshot = snapshot.index,
+            commit = recovered_commit,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "node started"
+        );
         Ok(Node {
             id: config.id,
             requests,
@@ -151,6 +168,14 @@ impl<SM: StateMachine> Node<SM> {
     /// served by any node.
     pub async fn local_read<R>(&self, read: impl FnOnce(&SM) -> R) -> Result<R, NodeError> {
         self.sm.read_at(0, read).await
+    }
+
+    /// The index of the last entry the state machine has applied (or the
+    /// snapshot it was restored from). The core's
+    /// [`NodeStatus`]`.raft.applied` is what it has handed to the applier,
+    /// which runs ahead of this while a restart replays its log.
+    pub fn applied_index(&self) -> Index {
+        self.sm.applied_index()
     }
 
     /// Adds `id` as a voter: it joins as a learner, catches up (by snapshot if
@@ -246,6 +271,45 @@ impl<O> std::future::Future for Proposal<O> {
 fn seed(id: NodeId) -> u64 {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     nanos ^ id.rotate_left(32)
+}
+
+/// What [`recover`] hands back: the opened log and the restored state machine.
+struct Recovered<SM> {
+    storage: LogStorage,
+    persister: Persister,
+    sm: SM,
+    snapshot: raft::SnapshotMeta,
+}
+
+/// Opens the log and restores `sm` from its snapshot: the blocking part of
+/// [`Node::start`], timed stage by stage.
+fn recover<SM: StateMachine>(
+    config: &NodeConfig,
+    mut sm: SM,
+    internal: mpsc::UnboundedSender<Internal>,
+) -> Result<Recovered<SM>, StartError> {
+    let opening = Instant::now();
+    let (storage, persister) = open_storage(config, internal)?;
+    let snapshot = storage.snapshot_meta();
+    tracing::info!(
+        id = config.id,
+        first_index = storage.first_index(),
+        last_index = storage.last_index(),
+        snapshot = snapshot.index,
+        elapsed_ms = opening.elapsed().as_millis() as u64,
+        "log opened"
+    );
+    if snapshot.index > 0 {
+        let restoring = Instant::now();
+        sm.restore(&mut SnapshotReader::new(&storage)).map_err(StartError::Restore)?;
+        tracing::info!(
+            id = config.id,
+            index = snapshot.index,
+            elapsed_ms = restoring.elapsed().as_millis() as u64,
+            "state machine restored from the snapshot"
+        );
+    }
+    Ok(Recovered { storage, persister, sm, snapshot })
 }
 
 fn open_storage(

@@ -55,6 +55,11 @@ impl<SM> SharedMachine<SM> {
         });
     }
 
+    /// The last index published as applied.
+    pub fn applied_index(&self) -> Index {
+        self.applied.borrow().index
+    }
+
     /// Announces that the applier stopped: readers waiting for more fail.
     pub fn close(&self) {
         self.applied.send_modify(|applied| applied.stopped = true);

@@ -11,7 +11,10 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use raft::Role;
 
-use crate::connection::{Connection, node_error};
+use node::Node;
+
+use crate::connection::{Connection, node_error, starting_error};
+use crate::machine::KvMachine;
 use crate::resp::Frame;
 use crate::server::Shared;
 
@@ -174,14 +177,19 @@ fn config(args: &[Bytes]) -> Frame {
 
 type Reply = Pin<Box<dyn Future<Output = Frame> + Send>>;
 
-/// The commands that need the node: INFO and RAFT.*.
+/// The commands that need the node: INFO and RAFT.*. INFO answers while
+/// the node is starting too (without its Raft section); RAFT.* get
+/// [`starting_error`] then.
 pub fn command(shared: Arc<Shared>, name: String, args: Vec<Bytes>) -> Reply {
     Box::pin(async move {
+        if name == "INFO" {
+            return info(&shared, args.get(1).map(text)).await;
+        }
+        let Some(node) = shared.node() else { return starting_error() };
         match name.as_str() {
-            "INFO" => info(&shared, args.get(1).map(text)).await,
-            "RAFT.NODE" => raft_node(&shared, &args).await,
-            "RAFT.TRANSFER-LEADER" => transfer(&shared, &args).await,
-            "RAFT.SNAPSHOT" => match shared.node.snapshot().await {
+            "RAFT.NODE" => raft_node(node, &args).await,
+            "RAFT.TRANSFER-LEADER" => transfer(node, &args).await,
+            "RAFT.SNAPSHOT" => match node.snapshot().await {
                 Ok(()) => Frame::ok(),
                 Err(e) => node_error(&e, 0),
             },
@@ -210,17 +218,24 @@ async fn info(shared: &Shared, section: Option<String>) -> Frame {
     if want("clients") {
         let _ = write!(out, "# Clients\r\nconnected_clients:{}\r\n\r\n", shared.connected.load(Ordering::Relaxed));
     }
+    if want("persistence") {
+        // Redis's field for "still loading the data set"; here: the node is
+        // still opening its log and restoring its snapshot.
+        let _ = write!(out, "# Persistence\r\nloading:{}\r\n\r\n", u8::from(shared.node().is_none()));
+    }
     if want("keyspace") {
-        let keys = shared.node.local_read(|m: &crate::machine::KvMachine| m.store.key_count()).await.unwrap_or(0);
+        let keys = shared.key_count.load(Ordering::Relaxed);
         out.push_str("# Keyspace\r\n");
         if keys > 0 {
             let _ = write!(out, "db0:keys={keys},expires=0,avg_ttl=0\r\n");
         }
         out.push_str("\r\n");
     }
-    if want("raft") {
-        match shared.node.status().await {
-            Ok(status) => out.push_str(&raft_section(&status)),
+    // A starting node has no Raft state to show yet: no section, so a
+    // script waiting for `raft_role` waits for the node, not the port.
+    if let (true, Some(node)) = (want("raft"), shared.node()) {
+        match node.status().await {
+            Ok(status) => out.push_str(&raft_section(&status, node.applied_index())),
             Err(e) => return node_error(&e, 0),
         }
     }
@@ -232,7 +247,9 @@ fn ids(set: &std::collections::BTreeSet<u64>) -> String {
 }
 
 /// The `# Raft` section, one `field:value` a line, as DESIGN.md specifies.
-fn raft_section(s: &node::NodeStatus) -> String {
+/// `raft_applied_index` is `applied`, what the store has applied, not what
+/// the core has handed to the applier (ahead of it during a replay).
+fn raft_section(s: &node::NodeStatus, applied: u64) -> String {
     let r = &s.raft;
     let role = match r.role {
         Role::Leader => "leader",
@@ -251,7 +268,7 @@ fn raft_section(s: &node::NodeStatus) -> String {
         r.leader,
         s.leader_client_addr.clone().unwrap_or_default(),
         r.commit,
-        r.applied,
+        applied,
         r.last_index,
         r.snapshot_index,
         ids(&voters),
@@ -259,7 +276,7 @@ fn raft_section(s: &node::NodeStatus) -> String {
     )
 }
 
-async fn raft_node(shared: &Shared, args: &[Bytes]) -> Frame {
+async fn raft_node(node: &Node<KvMachine>, args: &[Bytes]) -> Frame {
     let sub = args.get(1).map(|a| text(a).to_ascii_uppercase());
     let id = args.get(2).and_then(|a| text(a).parse::<u64>().ok());
     let result = match (sub.as_deref(), id, args.len()) {
@@ -268,12 +285,12 @@ async fn raft_node(shared: &Shared, args: &[Bytes]) -> Frame {
                 return Frame::Error("ERR invalid peer address".into());
             };
             if sub.as_deref() == Some("ADD") {
-                shared.node.add_voter(id, peer).await
+                node.add_voter(id, peer).await
             } else {
-                shared.node.add_learner(id, peer).await
+                node.add_learner(id, peer).await
             }
         }
-        (Some("REMOVE"), Some(id), 3) => shared.node.remove_voter(id).await,
+        (Some("REMOVE"), Some(id), 3) => node.remove_voter(id).await,
         _ => {
             return Frame::Error(
                 "ERR usage: RAFT.NODE ADD|ADDLEARNER <id> <peer-addr> <client-addr> | RAFT.NODE REMOVE <id>".into(),
@@ -286,13 +303,13 @@ async fn raft_node(shared: &Shared, args: &[Bytes]) -> Frame {
     }
 }
 
-async fn transfer(shared: &Shared, args: &[Bytes]) -> Frame {
+async fn transfer(node: &Node<KvMachine>, args: &[Bytes]) -> Frame {
     let target = match args.get(1).map(|a| text(a).parse::<u64>()) {
         Some(Ok(id)) => id,
         Some(Err(_)) => return Frame::Error("ERR invalid node id".into()),
         None => {
             // No target: the most up-to-date other voter.
-            let Ok(status) = shared.node.status().await else { return Frame::Error("ERR node unavailable".into()) };
+            let Ok(status) = node.status().await else { return Frame::Error("ERR node unavailable".into()) };
             let me = status.raft.id;
             let best = status
                 .raft
@@ -312,7 +329,7 @@ async fn transfer(shared: &Shared, args: &[Bytes]) -> Frame {
             }
         }
     };
-    match shared.node.transfer_leader(target).await {
+    match node.transfer_leader(target).await {
         Ok(()) => Frame::ok(),
         Err(e) => node_error(&e, 0),
     }

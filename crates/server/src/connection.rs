@@ -189,8 +189,9 @@ impl Connection {
 
     /// Hands a write to the node now; the reply comes later.
     async fn submit(&self, body: RequestBody, slot: u16, (client_id, seq): Session) -> Reply {
+        let Some(node) = self.shared.node() else { return Box::pin(std::future::ready(starting_error())) };
         let request = Request { client_id, seq, time_ms: now_ms(), body };
-        match self.shared.node.submit(Bytes::from(request.encode())).await {
+        match node.submit(Bytes::from(request.encode())).await {
             Ok(proposal) => Box::pin(async move {
                 match proposal.await {
                     Ok(response) => to_frame(response),
@@ -209,7 +210,13 @@ impl Connection {
             return;
         }
         let reads = std::mem::take(reads);
-        let node = &self.shared.node;
+        let Some(node) = self.shared.node() else {
+            // Nothing to read from yet, not even a stale state.
+            for (i, _, _) in &reads {
+                frames[*i] = Some(starting_error());
+            }
+            return;
+        };
         let index = if self.readonly { Ok(0) } else { node.read_index().await };
         let answers = match index {
             Ok(index) => {
@@ -348,6 +355,14 @@ pub fn to_frame(response: Response) -> Frame {
         Response::Array(items) => Frame::Array(items.map(|v| v.into_iter().map(to_frame).collect())),
         Response::Map(pairs) => Frame::Map(pairs.into_iter().map(|(k, v)| (to_frame(k), to_frame(v))).collect()),
     }
+}
+
+/// The answer to a command that needs the node while it is still starting
+/// (opening its log, restoring its snapshot): it knows no leader yet and
+/// nothing was executed, so DESIGN.md's `-CLUSTERDOWN no leader`, which
+/// clients answer by trying another node after a pause.
+pub fn starting_error() -> Frame {
+    Frame::Error("CLUSTERDOWN no leader known yet: this node is starting (recovering its log and snapshot)".into())
 }
 
 /// DESIGN.md's contract: redirect to the leader, say when there is none, and

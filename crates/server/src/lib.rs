@@ -9,6 +9,15 @@
 //! command refused with nothing done (leadership transfer, entry overwritten
 //! by a new leader, node stopping) gets `-TRYAGAIN`.
 //!
+//! The client port is bound first, before the node opens its log and
+//! restores its snapshot (seconds with a large data directory): meanwhile
+//! `PING` and `INFO` answer (`INFO` with `loading:1` and no Raft section),
+//! and every command that needs the node, reads included (even after
+//! `READONLY`), gets `-CLUSTERDOWN no leader known yet: this node is
+//! starting`, with nothing executed. Startup logs each stage and its
+//! duration at info level: port bound, log opened, snapshot restored, node
+//! started, serving, and the applier's "applied the log recovered at start".
+//!
 //! - [`Client`]: the async Rust client: finds the leader, follows `-MOVED`,
 //!   retries with backoff within a deadline, and sends writes under a client
 //!   session ([`session`], `RAFTKV.SESSION <id> <seq> <command...>`) so a

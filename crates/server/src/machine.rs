@@ -2,6 +2,8 @@
 //! command is an encoded [`kv::Request`].
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use kv::{Request, Response, Store};
 use node::StateMachine;
@@ -11,18 +13,37 @@ use node::StateMachine;
 pub struct KvMachine {
     /// The store.
     pub store: Store,
+    /// The store's key count, published after every apply and restore, so
+    /// `INFO keyspace` needs no lock on the store: a reader of the store
+    /// waits while the applier holds it, which during a restart's replay is
+    /// most of the time.
+    key_count: Arc<AtomicU64>,
+}
+
+impl KvMachine {
+    /// The published key count (see [`KvMachine`]), readable without the
+    /// state machine: it lags the store by at most the entry being applied.
+    pub fn key_count(&self) -> Arc<AtomicU64> {
+        self.key_count.clone()
+    }
+
+    fn publish_key_count(&self) {
+        self.key_count.store(self.store.key_count() as u64, Ordering::Relaxed);
+    }
 }
 
 impl StateMachine for KvMachine {
     type Output = Response;
 
     fn apply(&mut self, index: u64, command: &[u8]) -> Response {
-        match Request::decode(command) {
+        let response = match Request::decode(command) {
             Ok(request) => self.store.apply(index, &request),
             // Every replica decodes the same bytes the same way: an entry that
             // does not decode fails identically everywhere and changes nothing.
             Err(e) => Response::Error(format!("ERR undecodable log entry {index}: {e}")),
-        }
+        };
+        self.publish_key_count();
+        response
     }
 
     fn snapshot(&self, out: &mut dyn io::Write) -> io::Result<()> {
@@ -30,6 +51,8 @@ impl StateMachine for KvMachine {
     }
 
     fn restore(&mut self, input: &mut dyn io::Read) -> io::Result<()> {
-        self.store.restore(input)
+        let restored = self.store.restore(input);
+        self.publish_key_count();
+        restored
     }
 }

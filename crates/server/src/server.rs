@@ -2,8 +2,8 @@
 //! the replicated store.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use node::{NetworkConfig, Node, NodeConfig, StorageConfig};
@@ -17,8 +17,13 @@ use crate::resp::Limits;
 
 /// What every connection shares.
 pub struct Shared {
-    /// The Raft node.
-    pub node: Node<KvMachine>,
+    /// The Raft node, set once it has started and never unset: until then
+    /// the client port answers, but whatever needs the node gets
+    /// [`starting_error`](crate::connection::starting_error).
+    node: OnceLock<Node<KvMachine>>,
+    /// The store's key count, published by the state machine (`INFO
+    /// keyspace` reads it without locking the store).
+    pub key_count: Arc<AtomicU64>,
     /// The configuration.
     pub config: ServerConfig,
     /// Protocol limits.
@@ -31,6 +36,26 @@ pub struct Shared {
     pub started: std::time::Instant,
 }
 
+impl Shared {
+    /// The state of a server whose node has not started yet.
+    fn new(config: ServerConfig, key_count: Arc<AtomicU64>) -> Shared {
+        Shared {
+            node: OnceLock::new(),
+            key_count,
+            limits: Limits { max_bulk_bytes: config.max_bulk_bytes, ..Limits::default() },
+            next_client_id: AtomicU64::new(1),
+            connected: AtomicU64::new(0),
+            started: std::time::Instant::now(),
+            config,
+        }
+    }
+
+    /// The Raft node, once it has started.
+    pub fn node(&self) -> Option<&Node<KvMachine>> {
+        self.node.get()
+    }
+}
+
 /// A running server.
 pub struct Server {
     shared: Arc<Shared>,
@@ -39,42 +64,42 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the node and the client listener.
+    /// Binds the client port, then starts the node, and returns once the
+    /// node runs. The port answers from the start: while the node opens its
+    /// log and restores its snapshot (seconds with a large data directory),
+    /// PING and INFO are answered (INFO with `loading:1` and no Raft
+    /// section) and everything that needs the node gets `-CLUSTERDOWN`, so
+    /// nothing is executed and nothing is read before the node is ready.
     pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         config.validate()?;
-        let mut peers: BTreeMap<u64, _> = config.initial_cluster.clone();
-        peers.entry(config.id).or_insert(config.peer_addr);
-        let storage = StorageConfig::Wal(config.data_dir.clone());
-        let mut node_config =
-            NodeConfig::new(config.id, peers, storage, NetworkConfig::Tcp { listen: config.peer_addr });
-        node_config.client_addr = config.client_addr.to_string();
-        node_config.join = config.join || config.initial_cluster.is_empty();
-        node_config.snapshot_entries = config.snapshot_entries;
-        node_config.snapshot_bytes = config.snapshot_bytes;
-        let node = Node::start(node_config, KvMachine::default())
-            .await
-            .with_context(|| format!("starting node {} in {}", config.id, config.data_dir.display()))?;
+        let started = std::time::Instant::now();
         let listener = TcpListener::bind(config.client_addr)
             .await
             .with_context(|| format!("listening for clients on {}", config.client_addr))?;
-        let limits = Limits { max_bulk_bytes: config.max_bulk_bytes, ..Limits::default() };
-        let shared = Arc::new(Shared {
-            node,
-            limits,
-            next_client_id: AtomicU64::new(1),
-            connected: AtomicU64::new(0),
-            started: std::time::Instant::now(),
-            config,
-        });
+        tracing::info!(client = %config.client_addr, "client port bound; answering CLUSTERDOWN until the node has started");
+        let machine = KvMachine::default();
+        let shared = Arc::new(Shared::new(config, machine.key_count()));
         let (stop, stopped) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
-        tracing::info!(client = %shared.config.client_addr, peer = %shared.config.peer_addr, "raftkv serving");
-        Ok(Server { shared, stop, accept })
+        let server = Server { shared, stop, accept };
+        let node = match start_node(&server.shared.config, machine).await {
+            Ok(node) => node,
+            Err(e) => {
+                let _ = server.shutdown().await;
+                return Err(e);
+            }
+        };
+        if server.shared.node.set(node).is_err() {
+            anyhow::bail!("the node was started twice");
+        }
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        tracing::info!(client = %server.shared.config.client_addr, peer = %server.shared.config.peer_addr, elapsed_ms, "raftkv serving");
+        Ok(server)
     }
 
-    /// The node behind the server.
-    pub fn node(&self) -> &Node<KvMachine> {
-        &self.shared.node
+    /// The node behind the server (always there once [`Server::start`] returned).
+    pub fn node(&self) -> Option<&Node<KvMachine>> {
+        self.shared.node()
     }
 
     /// Stops accepting clients, closes connections and stops the node.
@@ -88,11 +113,26 @@ impl Server {
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        match Arc::try_unwrap(self.shared) {
-            Ok(shared) => shared.node.shutdown().await.map_err(|e| anyhow::anyhow!("{e}")),
-            Err(_) => Ok(()),
+        match Arc::try_unwrap(self.shared).map(|shared| shared.node.into_inner()) {
+            Ok(Some(node)) => node.shutdown().await.map_err(|e| anyhow::anyhow!("{e}")),
+            Ok(None) | Err(_) => Ok(()),
         }
     }
+}
+
+/// Starts the node of `config` around `machine`.
+async fn start_node(config: &ServerConfig, machine: KvMachine) -> anyhow::Result<Node<KvMachine>> {
+    let mut peers: BTreeMap<u64, _> = config.initial_cluster.clone();
+    peers.entry(config.id).or_insert(config.peer_addr);
+    let storage = StorageConfig::Wal(config.data_dir.clone());
+    let mut node_config = NodeConfig::new(config.id, peers, storage, NetworkConfig::Tcp { listen: config.peer_addr });
+    node_config.client_addr = config.client_addr.to_string();
+    node_config.join = config.join || config.initial_cluster.is_empty();
+    node_config.snapshot_entries = config.snapshot_entries;
+    node_config.snapshot_bytes = config.snapshot_bytes;
+    Node::start(node_config, machine)
+        .await
+        .with_context(|| format!("starting node {} in {}", config.id, config.data_dir.display()))
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
@@ -131,5 +171,65 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stopped: wa
             shared.connected.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// Sends one RESP command and reads its whole reply (simple or bulk).
+    async fn ask(stream: &mut TcpStream, args: &[&str]) -> String {
+        let mut request = format!("*{}\r\n", args.len());
+        for a in args {
+            request += &format!("${}\r\n{a}\r\n", a.len());
+        }
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut reply = Vec::new();
+        while !complete(&reply) {
+            let mut buf = [0; 4096];
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "connection closed");
+            reply.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8(reply).unwrap()
+    }
+
+    fn complete(reply: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(reply);
+        let Some((head, rest)) = text.split_once("\r\n") else { return false };
+        match head.strip_prefix('$').map(str::parse::<usize>) {
+            Some(Ok(len)) => rest.len() >= len + 2,
+            _ => true,
+        }
+    }
+
+    #[tokio::test]
+    async fn while_the_node_starts_the_port_answers_but_reads_and_writes_get_clusterdown() {
+        let config: ServerConfig =
+            toml::from_str("id = 1\ndata_dir = \"unused\"\nclient_addr = \"127.0.0.1:1\"\npeer_addr = \"127.0.0.1:2\"")
+                .unwrap();
+        let shared = Arc::new(Shared::new(config, Arc::new(AtomicU64::new(0))));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_stop, stopped) = watch::channel(false);
+        tokio::spawn(accept_loop(listener, shared.clone(), stopped));
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(ask(&mut client, &["PING"]).await, "+PONG\r\n");
+        let info = ask(&mut client, &["INFO"]).await;
+        assert!(info.contains("loading:1\r\n"), "{info}");
+        assert!(!info.contains("raft_"), "no Raft section before the node runs: {info}");
+        let starting = "-CLUSTERDOWN no leader known yet";
+        assert!(ask(&mut client, &["SET", "k", "v"]).await.starts_with(starting));
+        assert!(ask(&mut client, &["GET", "k"]).await.starts_with(starting));
+        assert!(ask(&mut client, &["RAFT.SNAPSHOT"]).await.starts_with(starting));
+        assert_eq!(ask(&mut client, &["READONLY"]).await, "+OK\r\n");
+        assert!(ask(&mut client, &["GET", "k"]).await.starts_with(starting), "not even a stale read");
+        assert!(ask(&mut client, &["MULTI"]).await.starts_with("+OK"));
+        assert!(ask(&mut client, &["SET", "k", "v"]).await.starts_with("+QUEUED"));
+        assert!(ask(&mut client, &["EXEC"]).await.starts_with(starting));
     }
 }
