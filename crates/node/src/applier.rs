@@ -19,6 +19,19 @@ use crate::state_machine::StateMachine;
 /// Where a proposal's outcome goes.
 pub(crate) type Reply<SM> = oneshot::Sender<Result<<SM as StateMachine>::Output, NodeError>>;
 
+/// Answers the applier hands back in one message per batch.
+pub(crate) type Answers<SM> = Vec<(Reply<SM>, Result<<SM as StateMachine>::Output, NodeError>)>;
+
+/// Completes the applier's answers on the runtime: one wake of this task per
+/// batch instead of one cross-thread wake per waiting proposer.
+pub(crate) async fn answer<SM: StateMachine>(mut answers: mpsc::UnboundedReceiver<Answers<SM>>) {
+    while let Some(batch) = answers.recv().await {
+        for (reply, result) in batch {
+            let _ = reply.send(result);
+        }
+    }
+}
+
 /// What the core and the node handle tell the applier.
 pub(crate) enum ApplierMsg<SM: StateMachine> {
     /// Proposals were appended at `(index, term)`: answer each `reply` when
@@ -49,6 +62,9 @@ pub(crate) struct Applier<SM: StateMachine> {
     pending: BTreeMap<Index, (Term, Reply<SM>)>,
     /// Deadlines of pending proposals, in registration (so deadline) order.
     deadlines: VecDeque<(Instant, Index)>,
+    /// Answers of the message being handled, and where they go.
+    outbox: Answers<SM>,
+    answers: mpsc::UnboundedSender<Answers<SM>>,
     /// The commit index the node knew at start and when it started: once
     /// applied, the replay of the recovered log is done and is logged.
     replay: Option<(Index, Instant)>,
@@ -85,6 +101,7 @@ impl<SM: StateMachine> Applier<SM> {
         storage: LogStorage,
         persister: Arc<Persister>,
         core: mpsc::UnboundedSender<Internal>,
+        answers: mpsc::UnboundedSender<Answers<SM>>,
     ) -> Self {
         Applier {
             sm,
@@ -98,6 +115,8 @@ impl<SM: StateMachine> Applier<SM> {
             pending: BTreeMap::new(),
             deadlines: VecDeque::new(),
             replay: None,
+            outbox: Vec::new(),
+            answers,
         }
     }
 
@@ -123,7 +142,11 @@ impl<SM: StateMachine> Applier<SM> {
     /// Runs until every sender is gone.
     pub fn run(mut self, mut inbox: mpsc::UnboundedReceiver<ApplierMsg<SM>>) {
         while let Some(msg) = inbox.blocking_recv() {
-            if let Err(e) = self.handle(msg) {
+            let handled = self.handle(msg);
+            if !self.outbox.is_empty() {
+                let _ = self.answers.send(std::mem::take(&mut self.outbox));
+            }
+            if let Err(e) = handled {
                 tracing::error!(error = %e, "applier stopped");
                 let _ = self.core.send(Internal::Fatal(e.to_string()));
                 return;
@@ -180,7 +203,7 @@ impl<SM: StateMachine> Applier<SM> {
                 // (entries do not move), so this failure is definite.
                 Err(NodeError::Refused("overwritten by a new leader before it committed".into()))
             };
-            let _ = reply.send(result);
+            self.outbox.push((reply, result));
         }
     }
 
@@ -193,7 +216,7 @@ impl<SM: StateMachine> Applier<SM> {
             }
             self.deadlines.pop_front();
             if let Some((_, reply)) = self.pending.remove(&index) {
-                let _ = reply.send(Err(NodeError::Unknown("timed out after the command was proposed")));
+                self.outbox.push((reply, Err(NodeError::Unknown("timed out after the command was proposed"))));
             }
         }
     }
@@ -235,7 +258,7 @@ impl<SM: StateMachine> Applier<SM> {
         // Proposals the snapshot covers may or may not be in it.
         let later = self.pending.split_off(&(meta.index + 1));
         for (_, (_, reply)) in std::mem::replace(&mut self.pending, later) {
-            let _ = reply.send(Err(NodeError::Unknown("a snapshot from the leader replaced the log")));
+            self.outbox.push((reply, Err(NodeError::Unknown("a snapshot from the leader replaced the log"))));
         }
         self.sm.publish_applied(self.applied);
         tracing::info!(index = meta.index, "state machine restored from snapshot");

@@ -68,7 +68,10 @@ impl<SM: StateMachine> Node<SM> {
         let (applier_tx, applier_rx) = mpsc::unbounded_channel();
         let sm = Arc::new(SharedMachine::new(sm, snapshot.index));
         let policy = SnapshotPolicy { entries: config.snapshot_entries, bytes: config.snapshot_bytes };
-        let mut applier = Applier::new(sm.clone(), snapshot.index, policy, storage, persister.clone(), internal_tx);
+        let (answers_tx, answers_rx) = mpsc::unbounded_channel();
+        tokio::spawn(crate::applier::answer::<SM>(answers_rx));
+        let mut applier =
+            Applier::new(sm.clone(), snapshot.index, policy, storage, persister.clone(), internal_tx, answers_tx);
         applier.report_replay_until(recovered_commit, started);
         let applier_thread = std::thread::Builder::new()
             .name(format!("raft-applier-{}", config.id))
