@@ -12,8 +12,9 @@ use crate::error::{OpenError, WalError};
 use crate::fs::{FileRef, Fs};
 use crate::hard_state::HardStateFile;
 use crate::index::{LogIndex, Removal, SegmentIndex};
+use crate::prepare::{Preallocation, Preparer};
 use crate::record::{self, RECORD_HEADER_LEN, RECORD_LEN_MAX};
-use crate::segment::{SEGMENT_HEADER_LEN, create_segment};
+use crate::segment::{SEGMENT_HEADER_LEN, activate_segment};
 use crate::snapshot::{SNAPSHOT_DIR, SnapshotFile, SnapshotWriter, parse_snapshot_name};
 use crate::storage::WalStorage;
 
@@ -31,11 +32,14 @@ pub struct WalOptions {
     /// How many bytes (by [`Entry::size_bytes`]) of recently appended entries
     /// are kept in memory for reads.
     pub cache_bytes_max: usize,
+    /// How new segments are prepared: by default zero-filled to
+    /// `segment_bytes_max` on a helper thread ahead of need.
+    pub preallocation: Preallocation,
 }
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { segment_bytes_max: 64 << 20, cache_bytes_max: 16 << 20 }
+        WalOptions { segment_bytes_max: 64 << 20, cache_bytes_max: 16 << 20, preallocation: Preallocation::Background }
     }
 }
 
@@ -63,6 +67,8 @@ pub struct Wal {
     pub(crate) index: Arc<RwLock<LogIndex>>,
     pub(crate) active: Option<Active>,
     pub(crate) hard_state: HardStateFile,
+    /// Prepares the segment the next rotation starts.
+    preparer: Preparer,
     buf: Vec<u8>,
     /// A buffer given up by [`Wal::append_encoded`], for the caller to
     /// recycle ([`Wal::take_spare_buffer`]).
@@ -97,7 +103,10 @@ impl Wal {
     ) -> Wal {
         let last = index.last();
         let snapshot_index = index.snapshot.index;
+        let zero_bytes = opts.segment_bytes_max.min(u64::from(u32::MAX));
+        let preparer = Preparer::new(opts.preallocation, fs.clone(), &dir, zero_bytes);
         Wal {
+            preparer,
             fs,
             dir,
             opts,
@@ -265,8 +274,10 @@ impl Wal {
             self.sync()?;
         }
         let first = self.last.0 + 1;
-        let (file, path) =
-            create_segment(&*self.fs, &self.dir, first).map_err(|(p, e)| WalError::io("create segment", p, e))?;
+        let prepared = self.preparer.take()?;
+        let (file, path) = activate_segment(&*self.fs, &self.dir, prepared, first)
+            .map_err(|(p, e)| WalError::io("create segment", p, e))?;
+        self.preparer.start();
         let seg = SegmentIndex {
             first,
             path: path.clone(),
@@ -359,6 +370,15 @@ impl Wal {
     }
 
     /// Removes every entry at or after `index`, durably.
+    ///
+    /// The containing segment is cut with `set_len` (then `fdatasync`), not
+    /// zeroed in place: in a preallocated segment a zeroing write torn by a
+    /// crash could leave zeros followed by an old, valid record, which
+    /// recovery must refuse as corruption; a cut is all or nothing and
+    /// leaves nothing after the new end to resurrect. It also drops the
+    /// rest of that segment's zero tail, so until the next rotation appends
+    /// grow the file again (conflict repair is rare, and re-zeroing would
+    /// put a write of up to a segment on its path).
     fn truncate_from(&mut self, index: Index) -> Result<(), WalError> {
         self.sync_inner()?;
         let removal = wr(&self.index).truncate_from(index);
