@@ -42,13 +42,15 @@ pub(crate) struct Preparer {
     zero_bytes: u64,
     /// The background preparation in flight, if any.
     job: Option<Job>,
+    /// A finished preparation waited for by [`Preparer::settle`].
+    ready: Option<Result<FileRef, PathError>>,
 }
 
 impl Preparer {
     /// A preparer of segments of `zero_bytes`; in background mode it starts
     /// preparing the first one now.
     pub fn new(mode: Preallocation, fs: Arc<dyn Fs>, dir: &Path, zero_bytes: u64) -> Self {
-        let mut p = Preparer { mode, fs, dir: dir.to_path_buf(), zero_bytes, job: None };
+        let mut p = Preparer { mode, fs, dir: dir.to_path_buf(), zero_bytes, job: None, ready: None };
         p.start();
         p
     }
@@ -58,7 +60,7 @@ impl Preparer {
     /// Call it only once the file [`Preparer::take`] returned has been
     /// renamed away from [`PREPARED_NAME`], which the new one takes.
     pub fn start(&mut self) {
-        if self.mode != Preallocation::Background || self.job.is_some() {
+        if self.mode != Preallocation::Background || self.job.is_some() || self.ready.is_some() {
             return;
         }
         let (fs, dir, bytes) = (self.fs.clone(), self.dir.clone(), self.zero_bytes);
@@ -71,11 +73,22 @@ impl Preparer {
     /// or preparing it now), under [`PREPARED_NAME`].
     pub fn take(&mut self) -> Result<FileRef, WalError> {
         let zero_bytes = if self.mode == Preallocation::Off { 0 } else { self.zero_bytes };
-        let prepared = match self.job.take() {
-            Some(job) => join(job, &self.dir),
-            None => prepare_segment(&*self.fs, &self.dir, zero_bytes),
+        let prepared = match (self.ready.take(), self.job.take()) {
+            (Some(ready), _) => ready,
+            (None, Some(job)) => join(job, &self.dir),
+            (None, None) => prepare_segment(&*self.fs, &self.dir, zero_bytes),
         };
         prepared.map_err(|(p, e)| WalError::io("prepare segment", p, e))
+    }
+}
+
+impl Preparer {
+    /// Waits until a background preparation in flight has finished (its
+    /// result is kept for the next [`Preparer::take`]).
+    pub fn settle(&mut self) {
+        if let Some(job) = self.job.take() {
+            self.ready = Some(join(job, &self.dir));
+        }
     }
 }
 

@@ -123,6 +123,14 @@ impl Wal {
         }
     }
 
+    /// Waits until the next segment, if it is being prepared in the
+    /// background ([`Preallocation::Background`]), is ready. Never needed
+    /// for correctness; a benchmark uses it to charge the preparation's
+    /// disk work to the WAL rather than to whatever runs beside it.
+    pub fn wait_for_preparation(&mut self) {
+        self.preparer.settle();
+    }
+
     /// A read handle implementing [`raft::Storage`].
     pub fn storage(&self) -> WalStorage {
         WalStorage::new(self.index.clone())
