@@ -320,6 +320,8 @@ fn log_length(dir: &Path, long: u64) -> (f64, f64) {
         long_next += entries.len() as u64;
     }
     long_wal.sync().unwrap();
+    short_wal.wait_for_preparation();
+    long_wal.wait_for_preparation();
     let (mut short, mut long_side) = (Side::default(), Side::default());
     let mut short_next = 1;
     let start = Instant::now();
@@ -345,7 +347,8 @@ fn log_length(dir: &Path, long: u64) -> (f64, f64) {
 /// Single-entry submissions through the writer thread with up to `window`
 /// in flight: how far group commit lifts batch-of-1 proposals.
 fn writer_group_commit(dir: &Path, window: u64) -> f64 {
-    let wal = Wal::open(dir, options()).unwrap();
+    let mut wal = Wal::open(dir, options()).unwrap();
+    wal.wait_for_preparation();
     let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
     let start = Instant::now();
     let mut next = 1;

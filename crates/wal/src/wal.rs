@@ -27,7 +27,8 @@ pub struct WalOptions {
     /// it is closed: closing it mid-batch costs an extra `fdatasync` to seal
     /// it, closing it at the start of the next batch costs none (the last
     /// sync left it complete). A larger single record gets a segment of its
-    /// own. At most `u32::MAX`.
+    /// own. At most `u32::MAX`. Also the size a new segment is zero-filled
+    /// to (see [`WalOptions::preallocation`]).
     pub segment_bytes_max: u64,
     /// How many bytes (by [`Entry::size_bytes`]) of recently appended entries
     /// are kept in memory for reads.
