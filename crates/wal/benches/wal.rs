@@ -1,5 +1,9 @@
 //! WAL benchmark against the physical limits of the same disk, measured in
-//! the same run: raw `fdatasync` rate, sequential write bandwidth, WAL appends
+//! the same run: raw `fdatasync` rate and sequential write bandwidth, each
+//! both appending to a growing file and overwriting a pre-written one (on
+//! ext4 a write that grows a file makes `fdatasync` write the inode too, so
+//! the pre-written file is the true limit, and the one a WAL with
+//! preallocated segments is compared with), WAL appends
 //! of 256-byte entries in batches of 1, 16, 256 (and 4096) per sync, both
 //! through `Wal` directly and through the `WalWriter` thread with batches
 //! submitted ahead (encoding overlapping the previous sync), group commit of
@@ -21,6 +25,8 @@
 //!   comparison (default 2,000,000: about 560 MB; 0 skips it);
 //! * `WAL_BENCH_SEGMENT_MB` — the WAL's segment size (default: the
 //!   `WalOptions` default, 64);
+//! * `WAL_BENCH_PREALLOCATION` — `background` (the default), `inline` or
+//!   `off`: how the WAL prepares its segments ([`Preallocation`]);
 //! * `WAL_BENCH_RECOVERY_MB` — size of the log to recover (default 64; 1024
 //!   for the 1 GiB figure).
 #![allow(clippy::unwrap_used)]
@@ -32,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use raft::{Entry, EntryPayload, Storage};
-use wal::{Op, Wal, WalOptions, WalWriter, WriterOptions};
+use wal::{Op, Preallocation, Wal, WalOptions, WalWriter, WriterOptions};
 
 const ENTRY_PAYLOAD_BYTES: usize = 256;
 /// The encoded size of one such entry.
@@ -47,11 +53,17 @@ fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// The WAL's options: the defaults, with `WAL_BENCH_SEGMENT_MB` if set.
+/// The WAL's options: the defaults, with `WAL_BENCH_SEGMENT_MB` and
+/// `WAL_BENCH_PREALLOCATION` (`background`, `inline` or `off`) if set.
 fn options() -> WalOptions {
     let default = WalOptions::default();
     let segment_bytes_max = env_u64("WAL_BENCH_SEGMENT_MB", default.segment_bytes_max >> 20) << 20;
-    WalOptions { segment_bytes_max, ..default }
+    let preallocation = match std::env::var("WAL_BENCH_PREALLOCATION").as_deref() {
+        Ok("off") => Preallocation::Off,
+        Ok("inline") => Preallocation::Inline,
+        _ => Preallocation::Background,
+    };
+    WalOptions { segment_bytes_max, preallocation, ..default }
 }
 
 /// A 256-byte command entry. The payload is shared, so the loop measures
@@ -90,26 +102,54 @@ impl Side {
     }
 }
 
-/// Appends `size` bytes then `fdatasync`s a file, at a moving offset.
+/// How far a growing raw file grows before it is cut back to empty.
+const GROWING_BYTES_MAX: u64 = 1 << 30;
+/// Size of the pre-written file of the raw fsync-rate workload.
+const PREWRITTEN_SMALL_BYTES: u64 = 16 << 20;
+/// Size of the pre-written file of the raw sequential workload (it wraps
+/// around within it; what it overwrites stays allocated).
+const PREWRITTEN_SEQ_BYTES: u64 = 256 << 20;
+
+/// Writes `size` bytes `sync_every` times then `fdatasync`s a file, at a
+/// moving offset: appending to a growing file (cut back to empty at
+/// [`GROWING_BYTES_MAX`]), or overwriting a pre-written one of `region`
+/// bytes, wrapping around within it.
 struct RawAppender {
     file: File,
     at: u64,
     buf: Vec<u8>,
     sync_every: usize,
+    /// `Some(bytes)`: the file was written and synced to this size first.
+    region: Option<u64>,
 }
 
 impl RawAppender {
-    fn new(path: &Path, size: usize, sync_every: usize) -> Self {
-        RawAppender { file: File::create(path).unwrap(), at: 0, buf: vec![7; size], sync_every }
+    fn growing(path: &Path, size: usize, sync_every: usize) -> Self {
+        RawAppender { file: File::create(path).unwrap(), at: 0, buf: vec![7; size], sync_every, region: None }
+    }
+
+    /// Over a file of `region` bytes written (zeros, 1 MiB writes) and
+    /// synced before the measurement.
+    fn prewritten(path: &Path, size: usize, sync_every: usize, region: u64) -> Self {
+        let file = File::create(path).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for at in (0..region).step_by(zeros.len()) {
+            file.write_all_at(&zeros, at).unwrap();
+        }
+        file.sync_all().unwrap();
+        RawAppender { file, at: 0, buf: vec![7; size], sync_every, region: Some(region) }
     }
 
     fn op(&mut self) -> u64 {
         for _ in 0..self.sync_every {
+            if self.region.is_some_and(|r| self.at + self.buf.len() as u64 > r) {
+                self.at = 0;
+            }
             self.file.write_all_at(&self.buf, self.at).unwrap();
             self.at += self.buf.len() as u64;
         }
         self.file.sync_data().unwrap();
-        if self.at > 1 << 30 {
+        if self.region.is_none() && self.at > GROWING_BYTES_MAX {
             self.file.set_len(0).unwrap();
             self.at = 0;
         }
@@ -117,11 +157,31 @@ impl RawAppender {
     }
 }
 
-/// The five sides measured together for one batch size.
+/// The pre-written raw files, made once per run and shared by all batch
+/// sizes (pre-writing 272 MiB per batch size would cost more than it
+/// measures).
+struct Prewritten {
+    small: RawAppender,
+    seq: RawAppender,
+}
+
+impl Prewritten {
+    fn new(dir: &Path) -> Self {
+        Prewritten {
+            small: RawAppender::prewritten(&dir.join("pre256"), ENTRY_PAYLOAD_BYTES, 1, PREWRITTEN_SMALL_BYTES),
+            seq: RawAppender::prewritten(&dir.join("preseq"), 1 << 20, SEQ_OP_BYTES >> 20, PREWRITTEN_SEQ_BYTES),
+        }
+    }
+}
+
+/// The sides measured together for one batch size.
+#[derive(Default)]
 struct Paired {
     raw_256: Side,
+    raw_256_pre: Side,
     raw_same: Side,
     raw_seq: Side,
+    raw_seq_pre: Side,
     wal: Side,
     writer: Side,
 }
@@ -139,7 +199,9 @@ struct Pipelined {
 
 impl Pipelined {
     fn new(dir: &Path, batch: u64, in_flight: usize) -> Self {
-        let wal = Wal::open(dir, options()).unwrap();
+        let mut wal = Wal::open(dir, options()).unwrap();
+        // The first segment is prepared before the measurement starts.
+        wal.wait_for_preparation();
         let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
         Pipelined { writer, next: 1, batch, in_flight: in_flight.max(1), waiting: Default::default() }
     }
@@ -171,28 +233,25 @@ impl Pipelined {
     }
 }
 
-fn paired(dir: &Path, batch: u64) -> Paired {
+fn paired(dir: &Path, batch: u64, pre: &mut Prewritten) -> Paired {
     let slice = Duration::from_millis(env_u64("WAL_BENCH_SLICE_MS", 100));
     let total = Duration::from_secs(env_u64("WAL_BENCH_SECS", 8));
-    let mut raw_256 = RawAppender::new(&dir.join("raw256"), ENTRY_PAYLOAD_BYTES, 1);
-    let mut raw_same = RawAppender::new(&dir.join("rawsame"), RECORD_BYTES * batch as usize, 1);
-    let mut raw_seq = RawAppender::new(&dir.join("rawseq"), 1 << 20, SEQ_OP_BYTES >> 20);
+    let mut raw_256 = RawAppender::growing(&dir.join("raw256"), ENTRY_PAYLOAD_BYTES, 1);
+    let mut raw_same = RawAppender::growing(&dir.join("rawsame"), RECORD_BYTES * batch as usize, 1);
+    let mut raw_seq = RawAppender::growing(&dir.join("rawseq"), 1 << 20, SEQ_OP_BYTES >> 20);
     let wal_dir = dir.join("wal");
     let mut wal = Wal::open(&wal_dir, options()).unwrap();
+    wal.wait_for_preparation();
     let mut next = 1;
     let mut pipelined = Pipelined::new(&dir.join("writer"), batch, env_u64("WAL_BENCH_IN_FLIGHT", 2) as usize);
-    let mut p = Paired {
-        raw_256: Side::default(),
-        raw_same: Side::default(),
-        raw_seq: Side::default(),
-        wal: Side::default(),
-        writer: Side::default(),
-    };
+    let mut p = Paired::default();
     let start = Instant::now();
     while start.elapsed() < total {
         p.raw_256.run_slice(slice, || raw_256.op());
+        p.raw_256_pre.run_slice(slice, || pre.small.op());
         p.raw_same.run_slice(slice, || raw_same.op());
         p.raw_seq.run_slice(slice, || raw_seq.op());
+        p.raw_seq_pre.run_slice(slice, || pre.seq.op());
         p.wal.run_slice(slice, || {
             let entries: Vec<Entry> = (next..next + batch).map(entry).collect();
             wal.append(&entries).unwrap();
@@ -200,6 +259,12 @@ fn paired(dir: &Path, batch: u64) -> Paired {
             next += batch;
             batch * ENTRY_PAYLOAD_BYTES as u64
         });
+        // The next segment's zero-filling, started in the background by a
+        // rotation in this slice, is charged to the WAL's time, not left to
+        // slow the raw workloads that come next.
+        let settle = Instant::now();
+        wal.wait_for_preparation();
+        p.wal.secs += settle.elapsed().as_secs_f64();
         pipelined.run_slice(&mut p.writer, slice);
     }
     pipelined.writer.shutdown().unwrap();
@@ -209,29 +274,34 @@ fn paired(dir: &Path, batch: u64) -> Paired {
 fn report(batch: u64, p: &Paired) {
     let entries = p.wal.rate() * batch as f64;
     println!(
-        "wal batch {batch:>4}: {entries:>9.0} entries/s {:>6.1} MB/s payload {:>6.0} syncs/s | raw: 256 B+sync {:>5.0}/s, {} B+sync {:>5.0}/s, seq {:>4.0} MB/s",
+        "wal batch {batch:>4}: {entries:>9.0} entries/s {:>6.1} MB/s payload {:>6.0} syncs/s | raw 256 B+sync: growing {:>5.0}/s, pre-written {:>5.0}/s | {} B+sync (growing) {:>5.0}/s | seq: growing {:>4.0} MB/s, pre-written {:>4.0} MB/s",
         p.wal.mbs(),
         p.wal.rate(),
         p.raw_256.rate(),
+        p.raw_256_pre.rate(),
         RECORD_BYTES * batch as usize,
         p.raw_same.rate(),
-        p.raw_seq.mbs()
-    );
-    println!(
-        "      syncs/s = {:.1}% of raw 256 B fsync rate, {:.1}% of raw same-size fsync rate; payload MB/s = {:.1}% of sequential bandwidth",
-        100.0 * p.wal.rate() / p.raw_256.rate(),
-        100.0 * p.wal.rate() / p.raw_same.rate(),
-        100.0 * p.wal.mbs() / p.raw_seq.mbs()
+        p.raw_seq.mbs(),
+        p.raw_seq_pre.mbs()
     );
     let disk_mbs = |side: &Side| side.mbs() * RECORD_BYTES as f64 / ENTRY_PAYLOAD_BYTES as f64;
     println!(
-        "      writer thread, batches submitted ahead: {:>9.0} entries/s {:>6.1} MB/s payload ({:.1} MB/s written) = {:.1}% of sequential bandwidth ({:.1}% counting framing); direct Wal: {:.1}% counting framing",
+        "      syncs/s = {:.1}% of raw pre-written 256 B fsync rate ({:.1}% of growing, {:.1}% of growing same-size); MB/s = {:.1}% / {:.1}% (payload / counting framing) of pre-written sequential bandwidth ({:.1}% / {:.1}% of growing)",
+        100.0 * p.wal.rate() / p.raw_256_pre.rate(),
+        100.0 * p.wal.rate() / p.raw_256.rate(),
+        100.0 * p.wal.rate() / p.raw_same.rate(),
+        100.0 * p.wal.mbs() / p.raw_seq_pre.mbs(),
+        100.0 * disk_mbs(&p.wal) / p.raw_seq_pre.mbs(),
+        100.0 * p.wal.mbs() / p.raw_seq.mbs(),
+        100.0 * disk_mbs(&p.wal) / p.raw_seq.mbs()
+    );
+    println!(
+        "      writer thread, batches submitted ahead: {:>9.0} entries/s {:>6.1} MB/s payload ({:.1} MB/s written) = {:.1}% / {:.1}% of pre-written sequential bandwidth",
         p.writer.rate() * batch as f64,
         p.writer.mbs(),
         disk_mbs(&p.writer),
-        100.0 * p.writer.mbs() / p.raw_seq.mbs(),
-        100.0 * disk_mbs(&p.writer) / p.raw_seq.mbs(),
-        100.0 * disk_mbs(&p.wal) / p.raw_seq.mbs()
+        100.0 * p.writer.mbs() / p.raw_seq_pre.mbs(),
+        100.0 * disk_mbs(&p.writer) / p.raw_seq_pre.mbs(),
     );
 }
 
@@ -250,6 +320,8 @@ fn log_length(dir: &Path, long: u64) -> (f64, f64) {
         long_next += entries.len() as u64;
     }
     long_wal.sync().unwrap();
+    short_wal.wait_for_preparation();
+    long_wal.wait_for_preparation();
     let (mut short, mut long_side) = (Side::default(), Side::default());
     let mut short_next = 1;
     let start = Instant::now();
@@ -264,6 +336,9 @@ fn log_length(dir: &Path, long: u64) -> (f64, f64) {
                 *next += BATCH;
                 BATCH * ENTRY_PAYLOAD_BYTES as u64
             });
+            let settle = Instant::now();
+            wal.wait_for_preparation();
+            side.secs += settle.elapsed().as_secs_f64();
         }
     }
     (short.rate() * BATCH as f64, long_side.rate() * BATCH as f64)
@@ -272,7 +347,8 @@ fn log_length(dir: &Path, long: u64) -> (f64, f64) {
 /// Single-entry submissions through the writer thread with up to `window`
 /// in flight: how far group commit lifts batch-of-1 proposals.
 fn writer_group_commit(dir: &Path, window: u64) -> f64 {
-    let wal = Wal::open(dir, options()).unwrap();
+    let mut wal = Wal::open(dir, options()).unwrap();
+    wal.wait_for_preparation();
     let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
     let start = Instant::now();
     let mut next = 1;
@@ -336,18 +412,20 @@ fn main() {
     let root_dir = std::env::var("WAL_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
     let root = tempfile::tempdir_in(root_dir).unwrap();
     println!(
-        "WAL benchmark in {}, paired slices, {} MiB segments",
+        "WAL benchmark in {}, paired slices, {} MiB segments, preallocation {:?}",
         root.path().display(),
-        options().segment_bytes_max >> 20
+        options().segment_bytes_max >> 20,
+        options().preallocation
     );
     let batches: Vec<u64> = match std::env::var("WAL_BENCH_BATCHES") {
         Ok(list) => list.split(',').filter_map(|b| b.trim().parse().ok()).collect(),
         Err(_) => BATCHES.to_vec(),
     };
+    let mut pre = Prewritten::new(root.path());
     for batch in batches {
         let dir = root.path().join(format!("batch{batch}"));
         std::fs::create_dir_all(&dir).unwrap();
-        report(batch, &paired(&dir, batch));
+        report(batch, &paired(&dir, batch, &mut pre));
         std::fs::remove_dir_all(&dir).unwrap();
     }
     let long = env_u64("WAL_BENCH_LONG_ENTRIES", 2_000_000);

@@ -47,6 +47,7 @@
 //! DIR/00000000000000100001.log
 //! DIR/hardstate                    term, vote, commit: two checksummed slots
 //! DIR/snap/00000000000000090000-00000000000000000003.snap   the snapshot (index-term)
+//! DIR/next-segment.tmp             the next segment, prepared ahead of need
 //! DIR/**/*.tmp                     files being created; removed at open
 //! ```
 //!
@@ -69,9 +70,22 @@
 //! `count u32` then `count` ids `u64` in ascending order.
 //!
 //! **Segment**: a 24-byte header — magic `"RKVWAL"`, format version `u8`
-//! (currently 1), a zero byte, `first_index u64`, `crc32c u32` of the 16
+//! (currently 2), a zero byte, `first_index u64`, `crc32c u32` of the 16
 //! bytes before it, four zero bytes — then entry records with consecutive
-//! indices starting at `first_index`.
+//! indices starting at `first_index`, then zeros to the end of the file.
+//! The records end at the end of the file or at the first all-zero record
+//! header (8 zero bytes, or fewer zero bytes before the end of the file):
+//! no record has `len` 0, so zeros never read as one. Everything after
+//! that point must be zero.
+//!
+//! *Version 2* (preallocated segments): a segment is written full of zeros
+//! to the segment size before its first record, so appends overwrite
+//! allocated blocks and `fdatasync` has no file size or allocation to write
+//! (on ext4 a write that grows a file makes `fdatasync` write the inode
+//! too). *Version 1* segments had no zero tail; they read the same under
+//! these rules and are still accepted. A reader of version 1 refuses a
+//! version 2 segment (the version byte) rather than taking its zero tail
+//! for damage.
 //!
 //! **Hard state** (`hardstate`): a kind-4 record at byte 0 (slot 0) and one
 //! at byte 512 (slot 1); the valid slot with the higher `seq` is current.
@@ -108,10 +122,15 @@
 //!   see [`EncodedEntries`]) on the caller's thread, so the writer thread
 //!   only copies them: the next batch is encoded while the previous one is
 //!   in its `fdatasync`. The bytes on disk are those [`Wal::append`] writes.
-//! * A new segment appears only complete: its header is written to a
-//!   temporary file, synced, renamed, and the directory synced, before any
-//!   record goes into it; the previous segment is complete and synced
-//!   first, so only the last segment can ever end in a torn write. (A
+//! * A new segment is prepared ahead of need ([`Preallocation`]; by
+//!   default on a helper thread, off the writer's path): created as
+//!   `next-segment.tmp`, zero-filled to the segment size, `fdatasync`ed.
+//!   When it becomes the active segment its header is written and synced,
+//!   it is renamed to its segment name and the directory synced — all
+//!   before any record goes into it — and the next preparation starts. So
+//!   a segment appears only complete; the previous segment is complete
+//!   and synced first, so only the last segment can ever end in a torn
+//!   write. (A
 //!   segment is preferably closed at the start of a batch, when the last
 //!   sync has already sealed it, rather than in the middle of one, which
 //!   costs an extra `fdatasync`: see [`WalOptions::segment_bytes_max`].)
@@ -123,8 +142,11 @@
 //!   comes before the log was cleaned up, recovery finishes the job.
 //! * Truncating a suffix (conflict repair) deletes whole segments from the
 //!   last backwards, syncing the directory after each, then cuts the
-//!   containing segment and syncs it: at every crash point the log is a
-//!   prefix of the old one. Compaction removes whole segments below the
+//!   containing segment (`set_len`, which also drops the rest of its zero
+//!   tail) and syncs it: at every crash point the log is a prefix of the
+//!   old one, and no old record is left past the new end to come back.
+//!   (Zeroing the truncated records in place instead could be torn into
+//!   zeros followed by an old record, which recovery must refuse.) Compaction removes whole segments below the
 //!   snapshot (any subset of them is harmless to recovery).
 //! * Any write or sync error is fatal ([`WalError`]): the WAL refuses all
 //!   further work and the runtime must stop. A failed `fsync` is never
@@ -132,13 +154,19 @@
 //!
 //! # Recovery rules ([`Wal::open`])
 //!
-//! * Leftover `*.tmp` files are removed; the newest snapshot is verified
-//!   whole (a bad one refuses to open); older snapshots are removed.
-//! * Every segment header and every record is verified. A record that fails
-//!   its length or checksum in the **last** segment, with no valid record
-//!   anywhere after it, is a torn write: the file is cut there, with a
-//!   `tracing::warn!`. Anything else — a bad checksum in an earlier segment
-//!   or followed by a valid record, a record whose checksum holds but whose
+//! * Leftover `*.tmp` files (a half-prepared next segment among them) are
+//!   removed; the newest snapshot is verified whole (a bad one refuses to
+//!   open); older snapshots are removed.
+//! * Every segment header and every record is verified, up to the end of
+//!   the records (the end of the file or a zero record header). A record
+//!   that fails its length or checksum, or non-zero bytes after the end of
+//!   the records, in the **last** segment, with no valid record anywhere
+//!   after them, is a torn write: the file is cut at the end of the last
+//!   good record, with a `tracing::warn!`. Anything else — a bad checksum
+//!   or non-zero bytes after the end in an earlier segment, damage or a
+//!   zero gap followed by a valid record (a torn write leaves a prefix of
+//!   itself, possibly ending in zeroed blocks, never a valid record after
+//!   a hole; cutting there could drop synced records), a record whose checksum holds but whose
 //!   index is out of sequence (a gap, even at the very end) or whose kind is
 //!   not an entry, a missing segment (gap), a truncated
 //!   or damaged segment header, a missing hard-state file beside a log —
@@ -160,7 +188,9 @@
 //! Per entry the index keeps its record's offset (4 bytes); terms are kept
 //! as runs, membership entries whole. Entries appended since open are cached
 //! up to [`WalOptions::cache_bytes_max`]; older reads go to the segments.
-//! Appending costs the same however long the log is. Recovery reads each
+//! Appending costs the same however long the log is. On disk every
+//! segment takes at least `segment_bytes_max` from its creation (it is
+//! preallocated), plus one prepared segment ahead. Recovery reads each
 //! segment whole, verifying it while a helper thread reads the next one.
 //! A queued append holds its entries and their encoded records (about twice
 //! its size) until written; the [`WalWriter`] keeps up to two encoding
@@ -173,6 +203,7 @@ mod error;
 pub mod fs;
 mod hard_state;
 mod index;
+mod prepare;
 pub mod record;
 mod recovery;
 pub mod segment;
@@ -185,6 +216,7 @@ mod writer;
 pub use encoded::EncodedEntries;
 pub use error::{OpenError, WalError};
 pub use hard_state::{HARD_STATE_FILE, HARD_STATE_SLOT_LEN};
+pub use prepare::Preallocation;
 pub use snapshot::{SNAPSHOT_DIR, SnapshotFile, SnapshotWriter, snapshot_name};
 pub use storage::WalStorage;
 pub use wal::{Wal, WalOptions};

@@ -9,7 +9,7 @@ use crate::error::OpenError;
 use crate::fs::{FileRef, Fs};
 use crate::hard_state::{HARD_STATE_FILE, HardStateFile};
 use crate::index::{LogIndex, SegmentIndex};
-use crate::record::{self, DecodeError, Framed, Kind, Record};
+use crate::record::{self, DecodeError, Framed, Kind, RECORD_HEADER_LEN, Record};
 use crate::segment::{SEGMENT_HEADER_LEN, TMP_SUFFIX, check_header, parse_segment_name};
 use crate::snapshot::{SNAPSHOT_DIR, SnapshotFile, open_snapshot, parse_snapshot_name};
 use crate::wal::{Active, Wal, WalOptions};
@@ -202,34 +202,54 @@ fn replay_segment(
     let seg = SegmentIndex { first, path: path.to_path_buf(), file, offsets: Vec::new(), end };
     index.segments.push_back(seg);
     let (next, damage) = scan_records(buf, first, index, out).map_err(|(at, w)| OpenError::corrupt(path, at, w))?;
-    match damage {
-        None => Ok(next),
-        Some((at, what)) if last_segment && !any_record_after(buf, at as usize + 1) => {
-            cut_torn_tail(path, index, at, &what)?;
+    let Some(d) = damage else {
+        return Ok(next);
+    };
+    match first_record_from(buf, d.found as usize) {
+        None if last_segment => {
+            cut_torn_tail(path, index, d.end, &d.what)?;
             Ok(next)
         }
-        Some((at, what)) => Err(OpenError::corrupt(path, at, what)),
+        None => Err(OpenError::corrupt(path, d.found, d.what)),
+        Some(at) => {
+            let what = format!("{}, followed by a valid record at offset {at}: corruption, not a torn write", d.what);
+            Err(OpenError::corrupt(path, d.found, what))
+        }
     }
 }
 
-/// A byte offset in a segment and what is wrong there.
-type Damage = (u64, String);
+/// Bytes after the last good record that are not a clean end of log.
+#[derive(Debug)]
+struct Damage {
+    /// Where the good records end: a torn tail is cut here.
+    end: u64,
+    /// The first bad byte: where a refusal points, and where the search for
+    /// a valid record after the damage starts.
+    found: u64,
+    what: String,
+}
 
-/// Indexes the records of a segment's bytes until the end or the first
-/// damaged record. Returns the next index and where the damage is, if any;
-/// fails on a record that checks but cannot be indexed.
+/// Indexes the records of a segment's bytes until the end of the log in it
+/// (the end of the file, or a zero record header) or the first damage.
+/// Returns the next index and the damage, if any; fails on a record that
+/// checks but cannot be indexed.
 fn scan_records(
     buf: &[u8],
     first: Index,
     index: &mut LogIndex,
     out: &mut Replay,
-) -> Result<(Index, Option<Damage>), Damage> {
+) -> Result<(Index, Option<Damage>), (u64, String)> {
     let mut at = SEGMENT_HEADER_LEN;
     let mut next = first;
     while at < buf.len() {
+        if is_end_of_log(&buf[at..]) {
+            return Ok((next, check_zero_tail(buf, at)));
+        }
         let f = match record::frame(&buf[at..]) {
             Ok(f) => f,
-            Err(e) if may_be_torn(e) => return Ok((next, Some((at as u64, e.to_string())))),
+            Err(e) if may_be_torn(e) => {
+                return Ok((next, Some(Damage { end: at as u64, found: at as u64, what: e.to_string() })));
+            }
             Err(e) => return Err((at as u64, e.to_string())),
         };
         let term = entry_of(f, next).map_err(|what| (at as u64, what))?;
@@ -241,6 +261,22 @@ fn scan_records(
         next += 1;
     }
     Ok((next, None))
+}
+
+/// Whether a record header here is all zeros (or the zero bytes left are
+/// too few for one): the end of the log in a preallocated segment. No
+/// record has `len` 0, so a real record never starts like this.
+fn is_end_of_log(rest: &[u8]) -> bool {
+    rest.iter().take(RECORD_HEADER_LEN).all(|b| *b == 0)
+}
+
+/// Everything after the end of the log at `end` must be zero (the rest of
+/// the preallocation); a non-zero byte is damage — a torn write, or
+/// corruption if a valid record follows (see [`replay_segment`]).
+fn check_zero_tail(buf: &[u8], end: usize) -> Option<Damage> {
+    let found = end + buf[end..].iter().position(|b| *b != 0)?;
+    let what = format!("non-zero bytes after the end of the log (a zero record header at offset {end})");
+    Some(Damage { end: end as u64, found: found as u64, what })
 }
 
 /// Whether a record that fails to frame may be a torn write: cut short,
@@ -278,11 +314,13 @@ fn index_record(index: &mut LogIndex, f: Framed<'_>, idx: Index, term: Term, at:
     Ok(())
 }
 
-/// Whether a valid record starts anywhere in `buf` from `from` on. Damage
-/// followed by a valid record is not a torn write (a torn write is the last
-/// thing in the file: every write goes after a synced end) but corruption.
-fn any_record_after(buf: &[u8], from: usize) -> bool {
-    (from..buf.len()).any(|pos| record::frame(&buf[pos..]).is_ok())
+/// Where the first valid record starts in `buf` from `from` on, if one
+/// does. Damage followed by a valid record is not a torn write (a torn
+/// write is the last thing in the file: every write goes after a synced
+/// end, and what it leaves is a prefix of it, possibly with zeroed blocks
+/// at its end) but corruption: cutting there could drop synced records.
+fn first_record_from(buf: &[u8], from: usize) -> Option<usize> {
+    (from..buf.len()).find(|pos| !is_end_of_log(&buf[*pos..]) && record::frame(&buf[*pos..]).is_ok())
 }
 
 fn cut_torn_tail(path: &Path, index: &mut LogIndex, at: u64, what: &str) -> Result<(), OpenError> {

@@ -1,8 +1,11 @@
-//! Log segment files: naming, the header, creation.
+//! Log segment files: naming, the header, preparation and activation.
 //!
-//! A segment is `[header 24 bytes][entry record]*`. The header is
+//! A segment is `[header 24 bytes][entry record]*[zeros]`. The header is
 //! `magic "RKVWAL" (6) | version u8 | reserved u8 = 0 | first_index u64 |
-//! crc32c u32 of the 16 bytes before it | reserved u32 = 0`.
+//! crc32c u32 of the 16 bytes before it | reserved u32 = 0`. Since format
+//! version 2 a segment is preallocated: written full of zeros before its
+//! first record, so appends overwrite allocated blocks instead of growing
+//! the file, and an all-zero record header marks the end of its records.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -15,11 +18,21 @@ use crate::fs::{FileRef, Fs};
 pub const SEGMENT_HEADER_LEN: usize = 24;
 /// The first bytes of every segment.
 pub const SEGMENT_MAGIC: [u8; 6] = *b"RKVWAL";
-/// The on-disk format version written by this code.
-pub const FORMAT_VERSION: u8 = 1;
+/// The segment format version written by this code: 2, a segment with a
+/// zero-filled (preallocated) tail after its last record.
+pub const FORMAT_VERSION: u8 = 2;
+/// Version 1 segments end at the end of the file; they read the same under
+/// the version 2 rules (an end of file is an end of log), so they are
+/// still accepted.
+const FORMAT_VERSIONS_READ: [u8; 2] = [1, 2];
 const SUFFIX: &str = ".log";
 /// The suffix of files being created; any left at open time are removed.
 pub const TMP_SUFFIX: &str = ".tmp";
+/// The name of the next segment while it is prepared and until it becomes
+/// the active one (its first index is not known before then).
+pub const PREPARED_NAME: &str = "next-segment.tmp";
+/// Zeros are written in pieces of this size (bounding the buffer).
+const ZERO_CHUNK_BYTES: u64 = 1 << 20;
 
 /// The file name of the segment whose first entry is `first`.
 pub fn segment_name(first: Index) -> String {
@@ -57,7 +70,7 @@ pub fn check_header(bytes: &[u8], first: Index) -> Result<(), String> {
     if crc32c::crc32c(&h[..16]).to_le_bytes() != h[16..20] {
         return Err("segment header checksum mismatch".into());
     }
-    if h[6] != FORMAT_VERSION {
+    if !FORMAT_VERSIONS_READ.contains(&h[6]) {
         return Err(format!("unsupported format version {}", h[6]));
     }
     if h[8..16] != first.to_le_bytes() {
@@ -66,21 +79,43 @@ pub fn check_header(bytes: &[u8], first: Index) -> Result<(), String> {
     Ok(())
 }
 
-/// Creates the segment starting at `first` so that its name appears only with
-/// a complete, durable header: write to a temporary name, `fdatasync`, rename,
-/// `fsync` the directory. Returns the open file and its path.
-pub fn create_segment(fs: &dyn Fs, dir: &Path, first: Index) -> Result<(FileRef, PathBuf), (PathBuf, io::Error)> {
+/// A failed file operation and the file it was on.
+pub type PathError = (PathBuf, io::Error);
+
+/// Prepares the next segment ahead of need: creates [`PREPARED_NAME`],
+/// writes `zero_bytes` of zeros (really written, not `fallocate`d: on
+/// ext4 an unwritten extent still costs `fdatasync` a metadata update at
+/// the first write into it) and `fdatasync`s them, so appends into it
+/// neither allocate blocks nor change the file's size.
+pub fn prepare_segment(fs: &dyn Fs, dir: &Path, zero_bytes: u64) -> Result<FileRef, PathError> {
+    let tmp = dir.join(PREPARED_NAME);
+    let with = |e| (tmp.clone(), e);
+    let file = fs.create(&tmp).map_err(with)?;
+    let zeros = vec![0u8; zero_bytes.min(ZERO_CHUNK_BYTES) as usize];
+    let mut at = 0;
+    while at < zero_bytes {
+        let n = (zero_bytes - at).min(ZERO_CHUNK_BYTES) as usize;
+        file.write_all_at(&zeros[..n], at).map_err(with)?;
+        at += n as u64;
+    }
+    // Nothing to make durable without zeros: the header's sync covers it.
+    if zero_bytes > 0 {
+        file.sync_data().map_err(with)?;
+    }
+    Ok(file)
+}
+
+/// Makes the prepared `file` the segment starting at `first`, so that its
+/// name appears only with a complete, durable header: write the header,
+/// `fdatasync`, rename to the segment's name, `fsync` the directory — all
+/// before the first record goes in. Returns the file and its path.
+pub fn activate_segment(fs: &dyn Fs, dir: &Path, file: FileRef, first: Index) -> Result<(FileRef, PathBuf), PathError> {
     let path = dir.join(segment_name(first));
-    let tmp = dir.join(format!("{}{TMP_SUFFIX}", segment_name(first)));
-    let with = |p: &Path| {
-        let p = p.to_path_buf();
-        move |e| (p, e)
-    };
-    let file = fs.create(&tmp).map_err(with(&tmp))?;
-    file.write_all_at(&encode_header(first), 0).map_err(with(&tmp))?;
-    file.sync_data().map_err(with(&tmp))?;
-    fs.rename(&tmp, &path).map_err(with(&path))?;
-    fs.sync_dir(dir).map_err(with(dir))?;
+    let tmp = dir.join(PREPARED_NAME);
+    file.write_all_at(&encode_header(first), 0).map_err(|e| (tmp.clone(), e))?;
+    file.sync_data().map_err(|e| (tmp.clone(), e))?;
+    fs.rename(&tmp, &path).map_err(|e| (path.clone(), e))?;
+    fs.sync_dir(dir).map_err(|e| (dir.to_path_buf(), e))?;
     Ok((file, path))
 }
 

@@ -14,7 +14,10 @@ use raft::{Index, SnapshotMeta, Term};
 use crate::error::{OpenError, WalError};
 use crate::fs::{FileRef, Fs};
 use crate::record::{self, Record};
-use crate::segment::{FORMAT_VERSION, TMP_SUFFIX};
+use crate::segment::TMP_SUFFIX;
+
+/// The snapshot file format version written and read by this code.
+const FORMAT_VERSION: u8 = 1;
 
 /// The name of the snapshot directory inside the WAL directory.
 pub const SNAPSHOT_DIR: &str = "snap";

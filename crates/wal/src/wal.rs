@@ -12,8 +12,9 @@ use crate::error::{OpenError, WalError};
 use crate::fs::{FileRef, Fs};
 use crate::hard_state::HardStateFile;
 use crate::index::{LogIndex, Removal, SegmentIndex};
+use crate::prepare::{Preallocation, Preparer};
 use crate::record::{self, RECORD_HEADER_LEN, RECORD_LEN_MAX};
-use crate::segment::{SEGMENT_HEADER_LEN, create_segment};
+use crate::segment::{SEGMENT_HEADER_LEN, activate_segment};
 use crate::snapshot::{SNAPSHOT_DIR, SnapshotFile, SnapshotWriter, parse_snapshot_name};
 use crate::storage::WalStorage;
 
@@ -26,16 +27,20 @@ pub struct WalOptions {
     /// it is closed: closing it mid-batch costs an extra `fdatasync` to seal
     /// it, closing it at the start of the next batch costs none (the last
     /// sync left it complete). A larger single record gets a segment of its
-    /// own. At most `u32::MAX`.
+    /// own. At most `u32::MAX`. Also the size a new segment is zero-filled
+    /// to (see [`WalOptions::preallocation`]).
     pub segment_bytes_max: u64,
     /// How many bytes (by [`Entry::size_bytes`]) of recently appended entries
     /// are kept in memory for reads.
     pub cache_bytes_max: usize,
+    /// How new segments are prepared: by default zero-filled to
+    /// `segment_bytes_max` on a helper thread ahead of need.
+    pub preallocation: Preallocation,
 }
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { segment_bytes_max: 64 << 20, cache_bytes_max: 16 << 20 }
+        WalOptions { segment_bytes_max: 64 << 20, cache_bytes_max: 16 << 20, preallocation: Preallocation::Background }
     }
 }
 
@@ -63,6 +68,8 @@ pub struct Wal {
     pub(crate) index: Arc<RwLock<LogIndex>>,
     pub(crate) active: Option<Active>,
     pub(crate) hard_state: HardStateFile,
+    /// Prepares the segment the next rotation starts.
+    preparer: Preparer,
     buf: Vec<u8>,
     /// A buffer given up by [`Wal::append_encoded`], for the caller to
     /// recycle ([`Wal::take_spare_buffer`]).
@@ -97,7 +104,10 @@ impl Wal {
     ) -> Wal {
         let last = index.last();
         let snapshot_index = index.snapshot.index;
+        let zero_bytes = opts.segment_bytes_max.min(u64::from(u32::MAX));
+        let preparer = Preparer::new(opts.preallocation, fs.clone(), &dir, zero_bytes);
         Wal {
+            preparer,
             fs,
             dir,
             opts,
@@ -112,6 +122,14 @@ impl Wal {
             snapshot_index,
             failed: None,
         }
+    }
+
+    /// Waits until the next segment, if it is being prepared in the
+    /// background ([`Preallocation::Background`]), is ready. Never needed
+    /// for correctness; a benchmark uses it to charge the preparation's
+    /// disk work to the WAL rather than to whatever runs beside it.
+    pub fn wait_for_preparation(&mut self) {
+        self.preparer.settle();
     }
 
     /// A read handle implementing [`raft::Storage`].
@@ -265,8 +283,10 @@ impl Wal {
             self.sync()?;
         }
         let first = self.last.0 + 1;
-        let (file, path) =
-            create_segment(&*self.fs, &self.dir, first).map_err(|(p, e)| WalError::io("create segment", p, e))?;
+        let prepared = self.preparer.take()?;
+        let (file, path) = activate_segment(&*self.fs, &self.dir, prepared, first)
+            .map_err(|(p, e)| WalError::io("create segment", p, e))?;
+        self.preparer.start();
         let seg = SegmentIndex {
             first,
             path: path.clone(),
@@ -384,6 +404,15 @@ impl Wal {
     }
 
     /// Removes every entry at or after `index`, durably.
+    ///
+    /// The containing segment is cut with `set_len` (then `fdatasync`), not
+    /// zeroed in place: in a preallocated segment a zeroing write torn by a
+    /// crash could leave zeros followed by an old, valid record, which
+    /// recovery must refuse as corruption; a cut is all or nothing and
+    /// leaves nothing after the new end to resurrect. It also drops the
+    /// rest of that segment's zero tail, so until the next rotation appends
+    /// grow the file again (conflict repair is rare, and re-zeroing would
+    /// put a write of up to a segment on its path).
     fn truncate_from(&mut self, index: Index) -> Result<(), WalError> {
         self.sync_inner()?;
         let removal = wr(&self.index).truncate_from(index);

@@ -164,7 +164,7 @@ fn bootstrap_membership_is_a_snapshot_at_index_zero() {
 #[test]
 fn large_segments_recover_with_read_ahead() {
     let tmp = tempfile::tempdir().unwrap();
-    let opts = WalOptions { segment_bytes_max: 1 << 20, cache_bytes_max: 1 << 20 };
+    let opts = WalOptions { segment_bytes_max: 1 << 20, cache_bytes_max: 1 << 20, ..WalOptions::default() };
     let big = |i: u64| raft::Entry {
         index: i,
         term: 1,
@@ -207,7 +207,7 @@ fn recent_entries_are_read_from_memory_older_ones_from_the_segments() {
     use wal::fs::Fs;
     let fs = wal::sim::SimFs::new();
     let entry_bytes = cmd(1, 1).size_bytes() as usize;
-    let opts = WalOptions { segment_bytes_max: 1 << 20, cache_bytes_max: 10 * entry_bytes };
+    let opts = WalOptions { segment_bytes_max: 1 << 20, cache_bytes_max: 10 * entry_bytes, ..WalOptions::default() };
     let mut wal = open_sim(&fs, opts).unwrap();
     wal.append(&(1..=100).map(|i| cmd(i, 1)).collect::<Vec<_>>()).unwrap();
     wal.sync().unwrap();
@@ -285,8 +285,9 @@ fn pre_encoded_appends_write_the_same_bytes_as_plain_ones() {
 fn segments_close_at_a_batch_boundary_without_an_extra_fdatasync() {
     use wal::fs::Fs;
     let fs = wal::sim::SimFs::new();
-    let opts = WalOptions { segment_bytes_max: 1000, cache_bytes_max: 0 };
-    let mut wal = open_sim(&fs, opts).unwrap();
+    // Not preallocated, so a file's length is what was written to it.
+    let opts = WalOptions { segment_bytes_max: 1000, cache_bytes_max: 0, preallocation: wal::Preallocation::Off };
+    let mut wal = open_sim(&fs, opts.clone()).unwrap();
     let segment_lens = || {
         let mut names: Vec<_> = fs.list(dir()).unwrap().into_iter().filter(|n| n.ends_with(".log")).collect();
         names.sort();
@@ -317,10 +318,6 @@ fn segments_close_at_a_batch_boundary_without_an_extra_fdatasync() {
     assert!(lens.iter().all(|l| *l <= 1500), "{lens:?}");
     assert_eq!(lens.iter().sum::<usize>(), 24 * lens.len() + 54 * 100);
     drop(wal);
-    let wal = open_sim(&fs, opts_of(1000)).unwrap();
+    let wal = open_sim(&fs, opts).unwrap();
     assert_eq!(wal.storage().entries(1, 55, u64::MAX).unwrap(), (1..=54).map(big).collect::<Vec<_>>());
-}
-
-fn opts_of(segment_bytes_max: u64) -> WalOptions {
-    WalOptions { segment_bytes_max, cache_bytes_max: 0 }
 }

@@ -14,7 +14,7 @@ use common::*;
 use raft::{HardState, Storage};
 use wal::fs::{File, FileRef, Fs};
 use wal::sim::SimFs;
-use wal::{Op, Wal, WalOptions, WalWriter, WriterOptions};
+use wal::{Op, Wal, WalWriter, WriterOptions};
 
 /// Whether file syncs are held, and how many are waiting.
 #[derive(Debug, Default)]
@@ -113,7 +113,7 @@ fn everything_queued_during_a_sync_goes_out_with_one_write_and_one_fdatasync() {
     let sim = SimFs::new();
     let gate = Arc::new(Gate::default());
     let fs = Arc::new(GatedFs { sim: sim.clone(), gate: gate.clone() });
-    let mut wal = Wal::open_on(fs, dir(), WalOptions::default()).unwrap();
+    let mut wal = Wal::open_on(fs, dir(), sim_options()).unwrap();
     wal.append(&[cmd(1, 1)]).unwrap();
     wal.sync().unwrap();
     let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use raft::{Entry, EntryPayload, Index, Membership, SnapshotMeta, Term};
 use wal::sim::SimFs;
-use wal::{SnapshotFile, Wal, WalOptions};
+use wal::{Preallocation, SnapshotFile, Wal, WalOptions};
 
 pub fn cmd(index: Index, term: Term) -> Entry {
     let data = format!("cmd-{index}-{term}").repeat((index % 7) as usize + 1);
@@ -18,8 +18,16 @@ pub fn member(index: Index, term: Term) -> Entry {
     Entry { index, term, payload: EntryPayload::Membership(Membership::new([1, 2, index])) }
 }
 
+/// Small, preallocated segments, prepared inline (deterministic file
+/// operations, which the crash tests count).
 pub fn small_segments() -> WalOptions {
-    WalOptions { segment_bytes_max: 512, cache_bytes_max: 300 }
+    WalOptions { segment_bytes_max: 512, cache_bytes_max: 300, preallocation: Preallocation::Inline }
+}
+
+/// The default options, but segments of 64 KiB prepared inline: for
+/// simulated-disk tests that count file operations.
+pub fn sim_options() -> WalOptions {
+    WalOptions { segment_bytes_max: 64 << 10, preallocation: Preallocation::Inline, ..WalOptions::default() }
 }
 
 pub fn dir() -> &'static Path {
