@@ -152,7 +152,7 @@ fn everything_queued_during_a_sync_goes_out_with_one_write_and_one_fdatasync() {
 #[test]
 fn a_batch_that_only_raises_commit_does_no_io() {
     let sim = SimFs::new();
-    let wal = Wal::open_on(Arc::new(sim.clone()), dir(), WalOptions::default()).unwrap();
+    let wal = Wal::open_on(Arc::new(sim.clone()), dir(), sim_options()).unwrap();
     let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
     let wait = |op| writer.wait_durable(writer.submit(op).unwrap()).unwrap();
     wait(Op::Append(vec![cmd(1, 1), cmd(2, 1)]));
@@ -162,12 +162,12 @@ fn a_batch_that_only_raises_commit_does_no_io() {
     assert_eq!(sim.ops(), before, "a commit-only hard state was written");
     wait(Op::HardState(HardState { term: 2, vote: 1, commit: 1 }));
     assert!(sim.ops() > before, "a term change must be written");
-    let crashed = Wal::open_on(Arc::new(sim.crash_image()), dir(), WalOptions::default()).unwrap();
+    let crashed = Wal::open_on(Arc::new(sim.crash_image()), dir(), sim_options()).unwrap();
     assert_eq!(crashed.storage().hard_state(), HardState { term: 2, vote: 1, commit: 1 });
     let before = sim.ops();
     wait(Op::HardState(HardState { term: 2, vote: 1, commit: 2 }));
     assert_eq!(sim.ops(), before, "a commit-only hard state was written");
     writer.shutdown().unwrap();
-    let reopened = Wal::open_on(Arc::new(sim.crash_image()), dir(), WalOptions::default()).unwrap();
+    let reopened = Wal::open_on(Arc::new(sim.crash_image()), dir(), sim_options()).unwrap();
     assert_eq!(reopened.storage().hard_state(), HardState { term: 2, vote: 1, commit: 2 });
 }
