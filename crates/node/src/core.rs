@@ -275,7 +275,7 @@ impl<SM: StateMachine> Core<SM> {
     /// writes durable at once).
     fn act(&mut self) -> Result<(), NodeError> {
         loop {
-            let actions = self.raft.take_actions();
+            let mut actions = self.raft.take_actions();
             if actions.is_empty() {
                 self.sync_members();
                 return Ok(());
@@ -284,14 +284,13 @@ impl<SM: StateMachine> Core<SM> {
             // thesis §10.2.1, and heartbeat answers) go before the writes of
             // this batch are even encoded and queued, so followers start on
             // their own writes while the leader is still on its.
-            let mut rest = Vec::with_capacity(actions.len());
-            for action in actions {
-                match action {
-                    Action::Send { message, after_persist: false } => self.transport.send(message),
-                    action => rest.push(action),
+            let early = actions.extract_if(.., |a| matches!(a, Action::Send { after_persist: false, .. }));
+            for action in early {
+                if let Action::Send { message, .. } = action {
+                    self.transport.send(message);
                 }
             }
-            for action in rest {
+            for action in actions {
                 self.execute(action)?;
             }
             if let Some((index, term)) = self.memory_persisted.take() {

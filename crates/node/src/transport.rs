@@ -8,15 +8,16 @@
 //! The accepting side refuses a wrong magic, version or cluster, a node id
 //! that is neither a configured peer nor a member of the current
 //! configuration (a joining node that has no configuration yet accepts any
-//! node of its cluster: the leader adding it), an oversized frame or a message that does not decode or claims
-//! another sender, by closing that connection; it keeps serving the others.
-//! Each peer has a bounded queue and a writer task that coalesces everything
-//! queued into one write; when the queue is full new messages are dropped
-//! (Raft retransmits), so a slow peer never blocks the core. Lost connections
-//! are retried with capped exponential backoff, cut short when that peer
-//! connects to us (it is back, and needs our half to hear our answers). A member that connects to us
-//! and that we have no address for (a node added after we started) is
-//! reached back at the peer address from its handshake.
+//! node of its cluster: the leader adding it), an oversized frame or a
+//! message that does not decode or claims another sender, by closing that
+//! connection; it keeps serving the others. Each peer has a bounded queue
+//! and a writer task that coalesces everything queued into one write; when
+//! the queue is full new messages are dropped (Raft retransmits), so a slow
+//! peer never blocks the core. Lost connections are retried with capped
+//! exponential backoff, cut short when that peer connects to us (it is back,
+//! and needs our half to hear our answers). A member that connects to us and
+//! that we have no address for (a node added after we started) is reached
+//! back at the peer address from its handshake.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -231,11 +231,7 @@ fn strings_keys_hashes_lists_and_transactions_behave_as_in_redis() {
     // Everything was replicated: a follower that allows stale reads sees it.
     let mut f = c.client((leader + 1) % 3);
     assert_eq!(f.call(&["READONLY"]).unwrap(), Frame::ok());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while f.call(&["DBSIZE"]).unwrap() != int(expected.len() as i64) {
-        assert!(Instant::now() < deadline, "the follower never caught up");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::await_dbsize(&mut f, expected.len() as i64, Duration::from_secs(5), "the follower never caught up");
     run(&mut f, &[("GET s", bulk("world!")), ("MGET c d", bulks(&["3", "4"])), ("HGET h f2", bulk("v2"))]);
     assert_eq!(f.call(&["FLUSHALL"]).unwrap(), moved(&c, leader, b""), "writes still go to the leader");
     run(&mut l, &[("FLUSHALL", Frame::ok()), ("DBSIZE", int(0))]);

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Cluster, bulk, field};
+use common::{Cluster, await_dbsize, bulk, field};
 use raftkv::resp::Frame;
 
 const ELECTION: Duration = Duration::from_secs(10);
@@ -120,11 +120,7 @@ fn a_restarted_node_catches_up() {
     c.nodes[lagging].start();
     let mut f = c.client(lagging);
     f.call(&["READONLY"]).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while f.call(&["DBSIZE"]).unwrap() != Frame::Integer(50) {
-        assert!(Instant::now() < deadline, "restarted node never caught up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    await_dbsize(&mut f, 50, Duration::from_secs(10), "restarted node never caught up");
 }
 
 /// OPERATIONS.md's way to grow a cluster: start the node with `--join`
@@ -143,11 +139,7 @@ fn a_node_started_with_join_alone_is_added_and_catches_up() {
     assert_eq!(l.call(&["RAFT.NODE", "ADD", "4", &peer, &client]).unwrap(), Frame::ok());
     let mut f = c.client(new);
     f.call(&["READONLY"]).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while f.call(&["DBSIZE"]).unwrap() != Frame::Integer(20) {
-        assert!(Instant::now() < deadline, "the joined node never caught up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    await_dbsize(&mut f, 20, Duration::from_secs(10), "the joined node never caught up");
     let info = c.nodes[leader].info_raft().unwrap();
     assert!(field(&info, "raft_voters").is_some_and(|v| v.split(',').any(|id| id == "4")), "{info}");
 }

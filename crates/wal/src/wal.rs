@@ -343,20 +343,18 @@ impl Wal {
     /// writer's last [`Wal::sync`] when it stops.
     pub fn sync_batch(&mut self) -> Result<(Index, Term), WalError> {
         self.check()?;
-        let r = self.sync_log_then(|wal, _| wal.write_hard_state(true));
+        let r = self.sync_deferring(true);
         self.guard(r)
     }
 
     fn sync_inner(&mut self) -> Result<(Index, Term), WalError> {
-        self.sync_log_then(|wal, wrote_log| wal.write_hard_state(wrote_log))
+        self.sync_deferring(false)
     }
 
-    /// Writes and syncs the buffered records, then `hard_state(self,
-    /// wrote_log)`, then publishes what became durable.
-    fn sync_log_then(
-        &mut self,
-        hard_state: impl FnOnce(&mut Self, bool) -> Result<(), WalError>,
-    ) -> Result<(Index, Term), WalError> {
+    /// Writes and syncs the buffered records, then the hard state (a
+    /// commit-only change is deferred when records were written, or always
+    /// with `always_defer_commit`), then publishes what became durable.
+    fn sync_deferring(&mut self, always_defer_commit: bool) -> Result<(Index, Term), WalError> {
         let wrote_log = !self.buf.is_empty();
         if wrote_log {
             let Some(a) = &mut self.active else {
@@ -371,7 +369,7 @@ impl Wal {
             a.file.sync_data().map_err(io("fdatasync"))?;
             self.buf.clear();
         }
-        hard_state(self, wrote_log)?;
+        self.write_hard_state(wrote_log || always_defer_commit)?;
         let mut index = wr(&self.index);
         for (e, offset) in self.pending.drain(..) {
             let len = record::entry_len(&e);

@@ -112,6 +112,16 @@ impl Node {
     }
 }
 
+/// Waits until `client` (a connection that said READONLY) sees `keys` keys,
+/// failing with `what` after `within`.
+pub fn await_dbsize(client: &mut Client, keys: i64, within: Duration, what: &str) {
+    let deadline = Instant::now() + within;
+    while client.call(&["DBSIZE"]).unwrap() != Frame::Integer(keys) {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 pub fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
     info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
 }
