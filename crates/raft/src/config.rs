@@ -4,6 +4,10 @@ use thiserror::Error;
 
 use crate::types::{NO_NODE, NodeId};
 
+/// How much faster one server's clock may run than another's, in percent,
+/// before lease reads become unsafe (see [`Config::lease_read`]).
+pub const LEASE_CLOCK_DRIFT_PERCENT: u64 = 10;
+
 /// How a node behaves. Times are in ticks: the driver decides how long a tick is
 /// (the defaults assume 10 ms, giving the 50 ms heartbeat and 200–500 ms
 /// randomized election timeout of the design).
@@ -24,6 +28,12 @@ pub struct Config {
     /// down (thesis §6.2), and followers that hear from a leader ignore vote
     /// requests until their election timeout passes (thesis §4.2.3).
     pub check_quorum: bool,
+    /// Serve reads on the leader without a heartbeat round while it holds a
+    /// lease (thesis §6.4.1). Needs `check_quorum`. Safe as long as the
+    /// servers' clocks advance at rates within [`LEASE_CLOCK_DRIFT_PERCENT`]
+    /// of each other and ticks never run ahead of real time; ReadIndex rounds
+    /// (the default) assume nothing about clocks.
+    pub lease_read: bool,
     /// At most this many bytes of entries in one AppendEntries (one entry is
     /// always sent, however large).
     pub max_message_bytes: u64,
@@ -68,6 +78,7 @@ impl Config {
             heartbeat_interval_ticks: 5,
             pre_vote: true,
             check_quorum: true,
+            lease_read: false,
             max_message_bytes: 1 << 20,
             max_inflight_messages: 256,
             max_inflight_bytes: 32 << 20,
@@ -77,6 +88,17 @@ impl Config {
             #[cfg(feature = "planted-bugs")]
             bugs: PlantedBugs::default(),
         }
+    }
+
+    /// How long a lease lasts, in ticks from the start of the heartbeat round
+    /// that granted it: the minimum election timeout, less one tick for the
+    /// leader's and one for the follower's tick granularity, less the clock
+    /// drift allowed. Voters ignore vote requests for a minimum election
+    /// timeout after hearing from the leader, so nobody else can win an
+    /// election before the lease ends.
+    pub fn lease_ticks(&self) -> u64 {
+        let ticks = self.election_timeout_min_ticks.saturating_sub(2);
+        ticks - (ticks * LEASE_CLOCK_DRIFT_PERCENT).div_ceil(100)
     }
 
     /// Checks that the settings make sense together.
@@ -95,6 +117,9 @@ impl Config {
                 min: self.election_timeout_min_ticks,
                 max: self.election_timeout_max_ticks,
             });
+        }
+        if self.lease_read && (!self.check_quorum || self.lease_ticks() <= self.heartbeat_interval_ticks) {
+            return Err(ConfigError::Lease { lease: self.lease_ticks(), heartbeat: self.heartbeat_interval_ticks });
         }
         if self.max_inflight_messages == 0 || self.snapshot_chunk_bytes == 0 {
             return Err(ConfigError::ZeroLimit);
@@ -121,6 +146,15 @@ pub enum ConfigError {
         min: u64,
         /// Configured maximum election timeout.
         max: u64,
+    },
+    /// Lease reads need check-quorum, and a lease longer than a heartbeat
+    /// interval so that renewals can keep it.
+    #[error("lease reads need check_quorum and a lease ({lease} ticks) longer than the heartbeat ({heartbeat})")]
+    Lease {
+        /// The lease the timeouts give.
+        lease: u64,
+        /// Configured heartbeat interval.
+        heartbeat: u64,
     },
     /// A limit that must be positive is zero.
     #[error("inflight and snapshot chunk limits must be positive")]

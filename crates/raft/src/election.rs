@@ -38,11 +38,14 @@ impl<S: Storage> Raft<S> {
     /// A leader under check-quorum is always in its own lease: it steps down
     /// by itself when it loses its quorum, and until then must not let a
     /// returning node (whose log may be just as long) take over.
-    fn in_leader_lease(&self) -> bool {
-        if !self.config.check_quorum || self.leader_id == NO_NODE {
+    /// The contact is kept across term changes that bring no new leader: a
+    /// higher term alone does not end the lease this server gave.
+    pub(crate) fn in_leader_lease(&self) -> bool {
+        if !self.config.check_quorum {
             return false;
         }
-        self.role == Role::Leader || self.now < self.last_election_reset + self.config.election_timeout_min_ticks
+        let min = self.config.election_timeout_min_ticks;
+        self.role == Role::Leader || self.leader_contact.is_some_and(|t| self.now < t + min)
     }
 
     /// The term rules every message passes first (§5.1: "if one server's
@@ -105,6 +108,12 @@ impl<S: Storage> Raft<S> {
 
     /// RequestVote receiver (Figure 2), for votes and pre-votes alike.
     pub(crate) fn handle_request_vote(&mut self, m: &Message, rv: &RequestVote) {
+        if !rv.leadership_transfer && self.in_leader_lease() {
+            // The same rule as for a higher term, for a server that moved to
+            // the candidate's term without hearing from a new leader.
+            tracing::debug!(id = self.id, from = m.from, "ignoring vote request: leader is alive");
+            return;
+        }
         let up_to_date = self.log.is_up_to_date(rv.last_log_index, rv.last_log_term);
         let granted = if rv.pre_vote {
             // Would we vote in that later term? No state changes.

@@ -36,6 +36,7 @@ impl<S: Storage> Raft<S> {
     pub(crate) fn hear_from_leader(&mut self, leader: u64) {
         self.leader_id = leader;
         self.last_election_reset = self.now;
+        self.leader_contact = Some(self.now);
     }
 
     /// AppendEntries receiver implementation, Figure 2 rules 2–5, answering

@@ -13,7 +13,9 @@ impl<S: Storage> Raft<S> {
     pub(crate) fn tick_leader(&mut self) {
         if self.now >= self.last_heartbeat + self.config.heartbeat_interval_ticks {
             self.last_heartbeat = self.now;
-            self.broadcast_heartbeat(self.reads.round());
+            // Under lease reads every heartbeat is a round, renewing the lease.
+            let renewal = self.reads.start_round(self.now, self.config.lease_read);
+            self.broadcast_heartbeat(renewal.unwrap_or(self.reads.round()));
         }
         let timeout = self.config.election_timeout_min_ticks;
         if self.now >= self.last_quorum_check + timeout {
@@ -175,7 +177,8 @@ impl<S: Storage> Raft<S> {
         let confirmed = self.quorum.committed_index(|id| {
             if id == me { round } else { self.progress.get(&id).map_or(0, |p| p.read_round_acked) }
         });
-        for (ctx, index) in self.reads.confirm(confirmed) {
+        let lease_ticks = if self.config.lease_read { self.config.lease_ticks() } else { 0 };
+        for (ctx, index) in self.reads.confirm(confirmed, lease_ticks) {
             self.actions.push(Action::ReadReady { ctx, index });
         }
     }
@@ -245,6 +248,8 @@ impl<S: Storage> Raft<S> {
         let caught_up = self.progress.get(&to).is_some_and(|p| p.match_index == self.log.last_index());
         if caught_up {
             tracing::info!(id = self.id, to, "leadership transfer: target caught up, sending TimeoutNow");
+            // Its voters will not wait out our lease (thesis §6.4.1).
+            self.reads.revoke_lease();
             self.send(to, MessageBody::TimeoutNow);
         } else {
             self.send_all_available(to);

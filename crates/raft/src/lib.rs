@@ -4,7 +4,8 @@
 //! timeouts, pre-vote and check-quorum; log replication with the consistency
 //! check, fast backtracking, pipelining within bounded inflight windows and
 //! batching; the commit rule of §5.4.2 with a no-op at the start of every term;
-//! ReadIndex reads; leadership transfer; chunked, resumable snapshots; and
+//! ReadIndex reads, and lease reads as an option ([`Config::lease_read`]);
+//! leadership transfer; chunked, resumable snapshots; and
 //! joint-consensus membership changes with learners. Names and rules follow
 //! the Raft paper (Ongaro & Ousterhout) and Ongaro's thesis; comments cite
 //! their sections (`§5.4.2`, "thesis §10.2.1").
@@ -170,7 +171,7 @@ pub use action::Action;
 pub use changes::ConfChange;
 #[cfg(feature = "planted-bugs")]
 pub use config::PlantedBugs;
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, LEASE_CLOCK_DRIFT_PERCENT};
 pub use error::{LeaderHint, ProposeError, ReadError, StepError, TransferError};
 pub use log::RaftLog;
 pub use message::*;

@@ -89,6 +89,10 @@ pub struct Raft<S: Storage> {
     pub(crate) votes: BTreeMap<NodeId, bool>,
     /// Logical time, in ticks since start.
     pub(crate) now: u64,
+    /// When this node last heard from a leader (or started, under lease
+    /// reads): until a minimum election timeout later it ignores vote
+    /// requests (thesis §4.2.3).
+    pub(crate) leader_contact: Option<u64>,
     /// When the election timer was last reset (heard from the leader, granted
     /// a vote, started an election).
     pub(crate) last_election_reset: u64,
@@ -120,6 +124,7 @@ impl<S: Storage> Raft<S> {
         let membership = MembershipLog::new(init.snapshot.index, init.snapshot.membership, init.log_memberships);
         let quorum = JointQuorum::new(membership.current());
         let hs = init.hard_state;
+        let config_lease_read = config.lease_read;
         let mut raft = Raft {
             id: config.id,
             rng: Xoshiro256PlusPlus::seed_from_u64(config.seed),
@@ -135,6 +140,10 @@ impl<S: Storage> Raft<S> {
             votes: BTreeMap::new(),
             now: 0,
             last_election_reset: 0,
+            // A restarted server may have acknowledged a leader's lease just
+            // before it went down: it must not help elect another until that
+            // lease has run out.
+            leader_contact: if config_lease_read { Some(0) } else { None },
             election_timeout: 0,
             last_heartbeat: 0,
             last_quorum_check: 0,
@@ -204,6 +213,9 @@ impl<S: Storage> Raft<S> {
         }
         if !self.committed_in_current_term() {
             self.reads.await_term_commit(ctx);
+        } else if self.config.lease_read && self.reads.in_lease(self.now) {
+            // Thesis §6.4.1: within the lease no other leader can exist.
+            self.actions.push(Action::ReadReady { ctx, index: self.log.committed() });
         } else {
             self.reads.register(ctx, self.log.committed());
             // A lone voter is its own quorum.
@@ -249,7 +261,7 @@ impl<S: Storage> Raft<S> {
         if std::mem::take(&mut self.broadcast_pending) && self.role == Role::Leader {
             self.broadcast_append();
         }
-        if let Some(round) = self.reads.start_round() {
+        if let Some(round) = self.reads.start_round(self.now, false) {
             self.broadcast_heartbeat(round);
             self.confirm_reads();
         }
@@ -440,6 +452,9 @@ impl<S: Storage> Raft<S> {
     /// Keeps one progress entry per member: new members are probed from the end
     /// of the log, removed ones forgotten.
     pub(crate) fn sync_progress(&mut self) {
+        // A lease granted by the old configuration's quorums proves nothing
+        // about the new one's.
+        self.reads.expire_lease();
         let members = self.membership.current().members();
         self.progress.retain(|id, _| members.contains(id) || *id == self.id);
         let next = self.log.last_index() + 1;

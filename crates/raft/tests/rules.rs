@@ -1496,6 +1496,236 @@ fn stepping_down_fails_pending_reads() {
     assert!(drain(&mut r).contains(&Action::ReadFailed { ctx: 2 }));
 }
 
+// ---- lease reads (thesis §6.4.1) ----------------------------------------------------------
+
+fn lease_config(id: u64) -> Config {
+    cfg(id, |c| c.lease_read = true)
+}
+
+/// Ticks a leader to its next heartbeat; returns the round it carries and the
+/// tick it was sent at.
+fn tick_to_heartbeat(r: &mut Node) -> (u64, u64, Vec<Action>) {
+    for _ in 0..100 {
+        r.tick();
+        let actions = drain(r);
+        if let Some(&(round, _)) = heartbeats(&actions).first() {
+            return (round, r.now(), actions);
+        }
+    }
+    panic!("no heartbeat");
+}
+
+/// Thesis §6.4.1: every heartbeat of a lease-reading leader starts a round,
+/// and once a quorum acknowledged one, reads are ready at once, at the
+/// commit index, with no message sent.
+#[test]
+fn lease_read_needs_no_round_within_the_lease() {
+    let mut r = leader_with(lease_config(1), &[1, 2, 3]);
+    let (term, commit) = (r.term(), r.status().commit);
+    r.read_index(1).unwrap();
+    let actions = drain(&mut r);
+    assert!(reads_ready(&actions).is_empty(), "no lease before a round is acknowledged: {actions:?}");
+    let round = heartbeats(&actions)[0].0;
+    let (again, _, _) = tick_to_heartbeat(&mut r);
+    assert_eq!(again, round, "no new round while one is unconfirmed");
+    r.step(heartbeat_response(2, 1, term, round)).unwrap();
+    assert_eq!(reads_ready(&drain(&mut r)), vec![(1, commit)], "the round serves the waiting read");
+    let (renewal, _, _) = tick_to_heartbeat(&mut r);
+    assert_eq!(renewal, round + 1, "with no read waiting, the heartbeat still starts a round");
+    r.step(heartbeat_response(3, 1, term, renewal)).unwrap();
+    drain(&mut r);
+    r.read_index(2).unwrap();
+    let actions = drain(&mut r);
+    assert_eq!(reads_ready(&actions), vec![(2, commit)]);
+    assert!(sent(&actions).is_empty(), "a lease read sends nothing: {actions:?}");
+    // Without the option, the same leader needs a round for every read.
+    let mut plain = leader_with(Config::new(1), &[1, 2, 3]);
+    let (round, _, _) = tick_to_heartbeat(&mut plain);
+    plain.step(heartbeat_response(2, 1, plain.term(), round)).unwrap();
+    drain(&mut plain);
+    plain.read_index(3).unwrap();
+    let actions = drain(&mut plain);
+    assert!(reads_ready(&actions).is_empty() && !heartbeats(&actions).is_empty(), "{actions:?}");
+}
+
+/// Thesis §6.4.1: the lease runs from when the confirming round *started*
+/// (its voters heard from the leader after that), not from when the
+/// acknowledgements arrived, and lasts `Config::lease_ticks`.
+#[test]
+fn lease_runs_from_the_start_of_the_round_that_granted_it() {
+    let config = lease_config(1);
+    let lease = config.lease_ticks();
+    assert!(lease < config.election_timeout_min_ticks);
+    let mut r = leader_with(config, &[1, 2, 3]);
+    let term = r.term();
+    let (round, started, _) = tick_to_heartbeat(&mut r);
+    // The acknowledgement is late: no further round starts meanwhile.
+    while r.now() < started + lease - 1 {
+        r.tick();
+        drain(&mut r);
+    }
+    r.step(heartbeat_response(3, 1, term, round)).unwrap();
+    drain(&mut r);
+    r.read_index(1).unwrap();
+    assert_eq!(reads_ready(&drain(&mut r)).len(), 1, "still within the lease at tick {}", r.now());
+    r.tick();
+    let actions = drain(&mut r);
+    assert_eq!(r.now(), started + lease);
+    r.read_index(2).unwrap();
+    let actions = [actions, drain(&mut r)].concat();
+    assert!(reads_ready(&actions).is_empty(), "the lease ended at tick {}: {actions:?}", started + lease);
+    assert!(!heartbeats(&actions).is_empty(), "the read waits for a round instead");
+}
+
+/// Thesis §6.4.1 and §3.10: the voters of a transfer's election do not wait
+/// out the old leader's lease, so once it sent TimeoutNow the leader serves
+/// no lease reads for the rest of its term.
+#[test]
+fn no_lease_reads_after_timeout_now() {
+    let mut r = leader_with(lease_config(1), &[1, 2, 3]);
+    let term = r.term();
+    let (round, _, _) = tick_to_heartbeat(&mut r);
+    r.step(heartbeat_response(2, 1, term, round)).unwrap();
+    drain(&mut r);
+    r.transfer_leader(2).unwrap();
+    let actions = drain(&mut r);
+    assert!(sent(&actions).iter().any(|m| m.body == MessageBody::TimeoutNow));
+    r.read_index(1).unwrap();
+    let actions = drain(&mut r);
+    assert!(reads_ready(&actions).is_empty(), "{actions:?}");
+    let round = heartbeats(&actions)[0].0;
+    r.step(heartbeat_response(2, 1, term, round)).unwrap();
+    assert_eq!(reads_ready(&drain(&mut r)).len(), 1, "a confirmed round still serves it");
+    // The transfer is abandoned, the term goes on: still no lease.
+    for _ in 0..r.status().commit + 100 {
+        r.tick();
+        let actions = drain(&mut r);
+        answer_heartbeats(&mut r, &actions);
+        drain(&mut r);
+    }
+    assert_eq!((r.role(), r.term()), (Role::Leader, term));
+    r.read_index(2).unwrap();
+    assert!(reads_ready(&drain(&mut r)).is_empty(), "no lease reads in this term");
+}
+
+/// Thesis §6.4.1 with §4.1: a lease the old configuration's quorum granted
+/// says nothing about the new configuration's quorums.
+#[test]
+fn a_configuration_change_ends_the_lease() {
+    let mut r = leader_with(lease_config(1), &[1, 2, 3]);
+    let term = r.term();
+    let (round, _, _) = tick_to_heartbeat(&mut r);
+    r.step(heartbeat_response(2, 1, term, round)).unwrap();
+    drain(&mut r);
+    r.propose_conf_change(ConfChange::AddVoter(4)).unwrap();
+    drain(&mut r);
+    r.read_index(1).unwrap();
+    assert!(reads_ready(&drain(&mut r)).is_empty(), "the joint configuration has not granted a lease");
+}
+
+/// Thesis §4.2.3, which lease reads rely on: a server that heard from a
+/// leader ignores vote requests for a minimum election timeout even if its
+/// term moved on without a new leader, and a server that just started under
+/// lease reads does the same (it may have acknowledged a lease before it
+/// went down).
+#[test]
+fn voters_keep_the_lease_they_gave() {
+    let min = Config::new(2).election_timeout_min_ticks;
+    let mut r = follower_of_1(Config::new(2));
+    // A response from a later term raises ours, with no leader known.
+    r.step(vote_response(3, 2, 2, false, false)).unwrap();
+    assert_eq!((r.term(), r.leader()), (2, NO_NODE));
+    r.step(vote_request(3, 2, 2, (5, 1))).unwrap();
+    assert_eq!(vote_answer(&drain(&mut r), 3), None, "the lease given to leader 1 still holds");
+    for _ in 0..min {
+        r.tick();
+    }
+    drain(&mut r);
+    r.step(vote_request(3, 2, 2, (5, 1))).unwrap();
+    assert_eq!(vote_answer(&drain(&mut r), 3), Some((2, true)));
+
+    let mut restarted = node_with(lease_config(2), &[1, 2, 3], &[], 1);
+    restarted.step(vote_request(3, 2, 2, (5, 1))).unwrap();
+    assert_eq!(vote_answer(&drain(&mut restarted), 3), None, "just started under lease reads");
+    for _ in 0..min {
+        restarted.tick();
+    }
+    drain(&mut restarted);
+    restarted.step(vote_request(3, 2, 2, (5, 1))).unwrap();
+    assert_eq!(vote_answer(&drain(&mut restarted), 3), Some((2, true)));
+    let mut plain = node_with(Config::new(2), &[1, 2, 3], &[], 1);
+    plain.step(vote_request(3, 2, 2, (5, 1))).unwrap();
+    assert_eq!(vote_answer(&drain(&mut plain), 3), Some((2, true)), "without lease reads: votes at once");
+}
+
+/// Thesis §6.4.1, end to end: a leader cut off from its cluster serves lease
+/// reads only until its lease runs out, and that is before the others can
+/// elect a new leader (whatever their random timeouts).
+#[test]
+fn a_cut_off_leaders_lease_ends_before_another_leader_is_elected() {
+    for seed in 0..20 {
+        let nodes = (1..=3)
+            .map(|id| {
+                node_with(
+                    cfg(id, |c| {
+                        c.lease_read = true;
+                        c.seed = seed * 10 + id;
+                    }),
+                    &[1, 2, 3],
+                    &[],
+                    0,
+                )
+            })
+            .collect();
+        let mut net = Net::of(nodes);
+        for _ in 0..500 {
+            if !net.leaders().is_empty() {
+                break;
+            }
+            net.tick_all();
+        }
+        let old = net.leaders()[0];
+        for _ in 0..10 {
+            net.tick_all();
+        }
+        net.cut.insert(old);
+        let (mut lease_reads, mut new_leader) = (0, None);
+        for ctx in 1..500 {
+            net.tick_all();
+            if let Some(&l) = net.leaders().iter().find(|&&l| l != old) {
+                new_leader = Some(l);
+            }
+            if net.get(old).role() != Role::Leader {
+                continue;
+            }
+            net.get_mut(old).read_index(ctx).unwrap();
+            if !reads_ready(&net.flush(old)).is_empty() {
+                assert_eq!(new_leader, None, "seed {seed}: node {old} served a lease read after a new leader won");
+                lease_reads += 1;
+            }
+        }
+        assert!(lease_reads > 0, "seed {seed}: the lease was never used after the cut");
+        assert!(new_leader.is_some(), "seed {seed}: the others never elected a leader");
+    }
+}
+
+/// Lease reads are unsafe without check-quorum, or with a lease no heartbeat
+/// can renew: such a configuration is refused.
+#[test]
+fn lease_reads_need_check_quorum_and_a_renewable_lease() {
+    assert!(lease_config(1).validate().is_ok());
+    let no_check = cfg(1, |c| {
+        c.lease_read = true;
+        c.check_quorum = false;
+    });
+    assert!(matches!(no_check.validate(), Err(raft::ConfigError::Lease { .. })));
+    let short = cfg(1, |c| {
+        c.lease_read = true;
+        c.election_timeout_min_ticks = 7;
+    });
+    assert!(matches!(short.validate(), Err(raft::ConfigError::Lease { .. })));
+}
+
 // ---- leadership transfer (thesis §3.10) ----------------------------------------------------
 
 /// Thesis §3.10: a transfer needs a voter as target.

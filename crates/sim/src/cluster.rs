@@ -127,6 +127,12 @@ pub struct Cluster {
     /// Per node: virtual ms between its ticks ([`TICK_MS`] unless a nemesis
     /// skews its clock).
     pub tick_ms: Vec<u64>,
+    /// Per node, under lease reads: when its next tick is due. Such a node
+    /// ticks by its clock, as the runtime does: after a pause it catches up on
+    /// the ticks it missed before it handles anything else, so its count of
+    /// ticks never lags its clock (a lease counted in lagging ticks would
+    /// outlast the voters' promise).
+    next_tick_at: Vec<u64>,
 }
 
 impl Cluster {
@@ -157,6 +163,7 @@ impl Cluster {
             tasks: Vec::new(),
             paused_until: vec![0; n],
             tick_ms: vec![TICK_MS; n],
+            next_tick_at: vec![0; n],
         };
         for i in 0..n {
             cluster.start(i);
@@ -223,6 +230,7 @@ impl Cluster {
         self.nodes.push(SimNode::new(i as NodeId + 1, MemStorage::default()));
         self.paused_until.push(0);
         self.tick_ms.push(TICK_MS);
+        self.next_tick_at.push(0);
         self.start(i);
         self.connect(i);
         i
@@ -249,6 +257,7 @@ impl Cluster {
         self.invariants.on_restart(i as NodeId + 1);
         // Nodes tick out of phase, as real clocks do.
         let phase = self.random(TICK_MS);
+        self.next_tick_at[i] = self.now + phase;
         self.schedule(phase, Event::Tick { node: i, incarnation });
     }
 
@@ -377,8 +386,13 @@ impl Cluster {
                 if self.nodes[node].incarnation != incarnation || !self.nodes[node].is_up() {
                     return;
                 }
-                self.schedule(self.tick_ms[node], Event::Tick { node, incarnation });
-                self.with_raft(node, |r| r.tick());
+                if self.ticks_by_clock() {
+                    self.catch_up_ticks(node);
+                    self.schedule(self.next_tick_at[node] - self.now, Event::Tick { node, incarnation });
+                } else {
+                    self.schedule(self.tick_ms[node], Event::Tick { node, incarnation });
+                    self.with_raft(node, |r| r.tick());
+                }
                 node
             }
             Event::Deliver(message) => {
@@ -386,6 +400,7 @@ impl Cluster {
                 if !self.net.arrive(&message) || !self.nodes[node].is_up() {
                     return;
                 }
+                self.catch_up_ticks(node);
                 let result = self.with_raft(node, |r| r.step(message));
                 if let Some(Err(e)) = result {
                     self.fail(format!("node {node} refused a message: {e}"));
@@ -396,12 +411,38 @@ impl Cluster {
                 if self.nodes[node].incarnation != incarnation || !self.nodes[node].is_up() {
                     return;
                 }
+                self.catch_up_ticks(node);
                 self.complete_io(node);
                 node
             }
         };
         self.drive(node);
         self.check(node);
+    }
+
+    /// Whether nodes tick by their clocks (see `next_tick_at`).
+    fn ticks_by_clock(&self) -> bool {
+        self.options.raft.lease_read
+    }
+
+    /// Under lease reads, a paused node takes no client requests: a request
+    /// waits in its socket until it resumes and catches up on its ticks, and
+    /// the client gives up first. (Handed to the core at once, a lease read
+    /// would be checked against a clock the pause stopped.)
+    fn refuses_clients(&self, i: usize) -> bool {
+        self.ticks_by_clock() && self.paused_until[i] > self.now
+    }
+
+    /// Under lease reads, gives node `i` every tick due by now.
+    fn catch_up_ticks(&mut self, i: usize) {
+        if !self.ticks_by_clock() {
+            return;
+        }
+        while self.next_tick_at[i] <= self.now && self.nodes[i].is_up() {
+            self.next_tick_at[i] += self.tick_ms[i];
+            self.with_raft(i, |r| r.tick());
+            self.drive(i);
+        }
     }
 
     /// Calls `f` on node `i`'s core if it is up.
@@ -604,6 +645,9 @@ impl Cluster {
     /// Proposes `cmd` at node `i`; returns `(index, term)` if it is the leader
     /// (6.824's `Start`).
     pub fn start_command(&mut self, i: usize, cmd: Bytes) -> Option<(Index, Term)> {
+        if self.refuses_clients(i) {
+            return None;
+        }
         let result = self.with_raft(i, |r| r.propose(cmd).ok().map(|index| (index, r.term())))?;
         self.drive(i);
         self.check(i);
@@ -614,6 +658,9 @@ impl Cluster {
     /// [`Cluster::reads`] and is checked against what was committed when the
     /// read began. Returns whether the node took it.
     pub fn read_index(&mut self, i: usize, ctx: u64) -> bool {
+        if self.refuses_clients(i) {
+            return false;
+        }
         let floor = self.invariants.committed_len();
         let taken = self.with_raft(i, |r| r.read_index(ctx).is_ok()).unwrap_or(false);
         if taken {

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run -p sim --release -- run --seeds 0..2000     # many seeds, a summary
 //! cargo run -p sim --release -- run --seed 17           # one seed, with its trace
+//! cargo run -p sim --release -- run --seeds 0..500 --lease-read   # leases instead of ReadIndex rounds
 //! ```
 //!
 //! Each seed is a safety phase under the nemesis, a liveness phase on the
@@ -55,6 +56,10 @@ enum Cmd {
         /// Print the trace even for a range of seeds.
         #[arg(long)]
         trace: bool,
+        /// Leaders serve reads under a lease (thesis §6.4.1) instead of a
+        /// heartbeat round each; clock skew stays within the lease's bound.
+        #[arg(long)]
+        lease_read: bool,
     },
 }
 
@@ -99,7 +104,7 @@ impl Summary {
         }
     }
 
-    fn print(&self, wall: Duration) {
+    fn print(&self, wall: Duration, replay_flags: &str) {
         let secs = wall.as_secs_f64().max(1e-9);
         let faults: u64 = self.faults.iter().filter(|(k, _)| **k != "heal").map(|(_, n)| n).sum();
         println!(
@@ -132,7 +137,9 @@ impl Summary {
             println!("check ran out of budget (unknown, not failed) for seeds {:?}", self.inconclusive);
         }
         for (seed, why) in &self.failed {
-            println!("FAILED seed {seed}: {why}\n  replay: cargo run -p sim --release -- run --seed {seed}");
+            println!(
+                "FAILED seed {seed}: {why}\n  replay: cargo run -p sim --release -- run --seed {seed}{replay_flags}"
+            );
         }
     }
 }
@@ -146,7 +153,8 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 fn main() -> anyhow::Result<ExitCode> {
-    let Cmd::Run { seeds, seed, safety_ms, liveness_ms, nodes, clients, fail_fast, trace } = Cli::parse().command;
+    let Cmd::Run { seeds, seed, safety_ms, liveness_ms, nodes, clients, fail_fast, trace, lease_read } =
+        Cli::parse().command;
     if nodes == 0 || clients == 0 {
         bail!("--nodes and --clients must be at least 1");
     }
@@ -155,8 +163,9 @@ fn main() -> anyhow::Result<ExitCode> {
         (Some(text), None) => parse_range(&text)?,
         (None, None) => bail!("give --seeds A..B or --seed N"),
     };
-    let options =
+    let mut options =
         RunOptions { safety_ms, liveness_ms, nodes, clients, trace: trace || seed.is_some(), ..RunOptions::default() };
+    options.raft.lease_read = lease_read;
     let quiet = !options.trace;
     if quiet {
         // Failures are reported once, in the summary, not as panic dumps.
@@ -196,7 +205,7 @@ fn main() -> anyhow::Result<ExitCode> {
             );
         }
     }
-    summary.print(started.elapsed());
+    summary.print(started.elapsed(), if lease_read { " --lease-read" } else { "" });
     Ok(if summary.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

@@ -251,7 +251,13 @@ impl Nemesis {
             }
             "clock-skew" => {
                 let i = self.random(c.n() as u64) as usize;
-                let tick = [3, 5, 7, 15, 20, 30][self.random(6) as usize];
+                // Lease reads assume clocks within LEASE_CLOCK_DRIFT_PERCENT
+                // of each other: skew them no further.
+                let tick = if c.options.raft.lease_read {
+                    TICK_MS + TICK_MS * raft::LEASE_CLOCK_DRIFT_PERCENT / 100
+                } else {
+                    [3, 5, 7, 15, 20, 30][self.random(6) as usize]
+                };
                 c.tick_ms[i] = tick;
                 (Active::Skew(i), format!("node {i} ticks every {tick} ms (normal {TICK_MS})"))
             }
