@@ -224,6 +224,23 @@ impl<S: Storage> Raft<S> {
         Ok(())
     }
 
+    /// The lease a driver may serve reads under without calling
+    /// [`Raft::read_index`]: `(end, index)` if this is a leader with
+    /// [`Config::lease_read`] holding a lease, where `end` is the tick the
+    /// lease ends at and `index` the index such reads wait for (the commit
+    /// index, which covers every entry committed before this term). Until
+    /// the tick `end` (by a clock that never runs behind the ticks handed to
+    /// [`Raft::tick`]) a read of a state that applied `index` or more is
+    /// linearizable. Ask again after every step: TimeoutNow, a configuration
+    /// change or stepping down end it early.
+    pub fn lease(&self) -> Option<(u64, Index)> {
+        let held = self.role == Role::Leader
+            && self.config.lease_read
+            && self.committed_in_current_term()
+            && self.reads.in_lease(self.now);
+        held.then(|| (self.reads.lease_until(), self.log.committed()))
+    }
+
     /// Hands leadership to `to` (thesis §3.10): catch it up, then tell it to
     /// start an election at once. Proposals are refused meanwhile; the transfer
     /// is abandoned after an election timeout.

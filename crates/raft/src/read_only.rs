@@ -109,6 +109,11 @@ impl ReadOnly {
         ready
     }
 
+    /// The tick the lease ends at (0: none).
+    pub fn lease_until(&self) -> u64 {
+        self.lease_until
+    }
+
     /// Whether a lease read at tick `now` is safe.
     pub fn in_lease(&self, now: u64) -> bool {
         now < self.lease_until

@@ -1709,6 +1709,28 @@ fn a_cut_off_leaders_lease_ends_before_another_leader_is_elected() {
     }
 }
 
+/// Thesis §6.4.1, the driver's side: `Raft::lease` is what a driver may
+/// serve reads under without asking the core: the lease's end and the commit
+/// index, only on a leader that committed in its term, and never after
+/// TimeoutNow.
+#[test]
+fn the_lease_a_driver_sees() {
+    let mut r = node_with(lease_config(1), &[1, 2, 3], &[], 0);
+    make_leader(&mut r);
+    let term = r.term();
+    let (round, started, _) = tick_to_heartbeat(&mut r);
+    r.step(heartbeat_response(2, 1, term, round)).unwrap();
+    drain(&mut r);
+    assert_eq!(r.lease(), None, "the no-op of the term is not committed yet");
+    r.step(append_ok(2, 1, term, r.log().last_index())).unwrap();
+    drain(&mut r);
+    let lease_ticks = lease_config(1).lease_ticks();
+    assert_eq!(r.lease(), Some((started + lease_ticks, r.status().commit)));
+    assert_eq!(leader_with(Config::new(1), &[1, 2, 3]).lease(), None, "no lease without the option");
+    r.transfer_leader(2).unwrap();
+    assert_eq!(r.lease(), None, "TimeoutNow went out: no lease");
+}
+
 /// Lease reads are unsafe without check-quorum, or with a lease no heartbeat
 /// can renew: such a configuration is refused.
 #[test]
