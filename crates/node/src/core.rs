@@ -15,7 +15,9 @@ use wal::Op;
 use crate::applier::ApplierMsg;
 use crate::backend::{LogStorage, Persister, SnapshotDone, SnapshotSink, Submitted};
 use crate::error::NodeError;
+use crate::lease::PublishedLease;
 use crate::state_machine::StateMachine;
+use crate::ticker::Ticker;
 use crate::transport::Transport;
 
 /// How often (in ticks) pending proposals are checked for their deadline.
@@ -78,6 +80,11 @@ pub(crate) struct Core<SM: StateMachine> {
     proposed: Vec<(Index, Term, crate::applier::Reply<SM>)>,
     /// The configuration the transport was last told about.
     members: std::collections::BTreeSet<NodeId>,
+    /// The core's clock.
+    ticker: Ticker,
+    /// The lease readers see, and what was last published in it.
+    pub lease: Arc<PublishedLease>,
+    published_lease: Option<(u64, Index)>,
 }
 
 impl<SM: StateMachine> Core<SM> {
@@ -88,6 +95,7 @@ impl<SM: StateMachine> Core<SM> {
         applier: mpsc::UnboundedSender<ApplierMsg<SM>>,
         client_addr: String,
         fatal: Arc<Mutex<Option<String>>>,
+        tick: std::time::Duration,
     ) -> Self {
         Core {
             raft,
@@ -107,47 +115,49 @@ impl<SM: StateMachine> Core<SM> {
             members: Default::default(),
             proposed: Vec::new(),
             propose_timeout: std::time::Duration::from_secs(5),
+            ticker: Ticker::new(tick),
+            lease: Default::default(),
+            published_lease: None,
         }
     }
 
     /// The loop. Returns when asked to shut down or on a fatal error.
     pub async fn run(
         mut self,
-        tick: std::time::Duration,
         mut requests: mpsc::Receiver<Request<SM::Output>>,
         mut peers: mpsc::Receiver<Message>,
         mut internal: mpsc::UnboundedReceiver<Internal>,
     ) {
-        let mut ticker = tokio::time::interval(tick);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut ticks = 0u64;
+        let wake = tokio::time::sleep_until(self.ticker.next_deadline().into());
+        tokio::pin!(wake);
         loop {
             let outcome = tokio::select! {
-                _ = ticker.tick() => {
-                    self.raft.tick();
-                    ticks += 1;
-                    if ticks.is_multiple_of(SWEEP_EVERY_TICKS) {
-                        self.to_applier(ApplierMsg::Sweep(Instant::now())).map(|_| None)
-                    } else {
-                        Ok(None)
-                    }
+                _ = &mut wake => {
+                    let outcome = self.catch_up_ticks().map(|_| None);
+                    wake.as_mut().reset(self.ticker.next_deadline().into());
+                    outcome
                 }
                 Some(m) = peers.recv() => {
+                    let caught_up = self.catch_up_ticks();
                     self.step(m);
                     for _ in 0..BATCH_INPUTS_MAX {
                         let Ok(m) = peers.try_recv() else { break };
                         self.step(m);
                     }
-                    Ok(None)
+                    caught_up.map(|_| None)
                 }
-                Some(r) = requests.recv() => self.handle_requests(r, &mut requests),
+                Some(r) = requests.recv() => {
+                    // A lease read must be checked against the time now.
+                    self.catch_up_ticks().and_then(|_| self.handle_requests(r, &mut requests))
+                }
                 Some(i) = internal.recv() => self.handle_internal(i),
-                else => return,
+                else => return self.lease.publish(None),
             };
             let outcome = outcome.and_then(|shutdown| self.act().map(|_| shutdown));
             match outcome {
                 Ok(None) => {}
                 Ok(Some(reply)) => {
+                    self.lease.publish(None);
                     let _ = reply.send(());
                     return;
                 }
@@ -156,7 +166,30 @@ impl<SM: StateMachine> Core<SM> {
         }
     }
 
+    /// Hands the core every tick due by now (see [`Ticker`]), and the
+    /// applier its periodic deadline sweep.
+    fn catch_up_ticks(&mut self) -> Result<(), NodeError> {
+        let (now, before) = (Instant::now(), self.ticker.done());
+        for tick in before + 1..=before + self.ticker.take_due(now) {
+            self.raft.tick();
+            if tick.is_multiple_of(SWEEP_EVERY_TICKS) {
+                self.to_applier(ApplierMsg::Sweep(now))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Shows readers the lease the core holds now (see [`PublishedLease`]).
+    fn publish_lease(&mut self) {
+        let lease = self.raft.lease();
+        if lease != self.published_lease {
+            self.published_lease = lease;
+            self.lease.publish(lease.map(|(end, index)| (self.ticker.due_at(end), index)));
+        }
+    }
+
     fn stop(&mut self, e: NodeError) {
+        self.lease.publish(None);
         tracing::error!(id = self.raft.id(), error = %e, "node stopping");
         if let Ok(mut fatal) = self.fatal.lock() {
             *fatal = Some(e.to_string());
@@ -276,6 +309,8 @@ impl<SM: StateMachine> Core<SM> {
     fn act(&mut self) -> Result<(), NodeError> {
         loop {
             let mut actions = self.raft.take_actions();
+            // Before anything is sent: a TimeoutNow among the sends ends it.
+            self.publish_lease();
             if actions.is_empty() {
                 self.sync_members();
                 return Ok(());

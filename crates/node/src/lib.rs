@@ -49,6 +49,13 @@
 //! * **Reads** run on the reader's own task, under the read lock, once the
 //!   published applied index reaches their read index: a read costs no trip
 //!   to the applier thread.
+//!   Under [`raft::Config::lease_read`] the core publishes the leader's lease
+//!   (its end by the monotonic clock, and the index reads wait for) after
+//!   every step, and a read within it does not go to the core at all.
+//! * **The clock**: the core counts ticks from the time elapsed since it
+//!   started, not from timer wake-ups, so after a late wake-up or a paused
+//!   process it first catches up on every tick missed; a lease counted in
+//!   ticks then never outlasts real time.
 //! * **The transport** (see `transport.rs`): one TCP connection per peer
 //!   direction, a handshake naming cluster, node and client address, frames
 //!   of the versioned [`codec`], bounded coalescing writer queues, reconnect
@@ -74,9 +81,11 @@ pub mod codec;
 mod config;
 mod core;
 mod error;
+mod lease;
 mod node;
 mod shared;
 mod state_machine;
+mod ticker;
 mod transport;
 
 pub use config::{NetworkConfig, NodeConfig, StorageConfig};

@@ -14,6 +14,7 @@ use crate::backend::{LogStorage, Persister, SnapshotReader, bootstrap_entry};
 use crate::config::{NetworkConfig, NodeConfig, StorageConfig};
 use crate::core::{Core, Internal, NodeStatus, Request};
 use crate::error::{NodeError, StartError};
+use crate::lease::PublishedLease;
 use crate::shared::SharedMachine;
 use crate::state_machine::StateMachine;
 use crate::transport::{TcpHandle, TcpSettings, TcpTransport, Transport};
@@ -31,6 +32,8 @@ pub struct Node<SM: StateMachine> {
     /// The state machine, shared with the applier: reads run on the caller's task.
     sm: Arc<SharedMachine<SM>>,
     fatal: Arc<Mutex<Option<String>>>,
+    /// The leader's lease, under lease reads: reads within it skip the core.
+    lease: Arc<PublishedLease>,
     propose_timeout: std::time::Duration,
     core: Option<tokio::task::JoinHandle<()>>,
     applier_thread: Option<std::thread::JoinHandle<()>>,
@@ -79,11 +82,19 @@ impl<SM: StateMachine> Node<SM> {
             .map_err(StartError::Restore)?;
 
         let fatal = Arc::new(Mutex::new(None));
-        let mut core =
-            Core::new(raft, persister, transport, applier_tx.clone(), config.client_addr.clone(), fatal.clone());
+        let mut core = Core::new(
+            raft,
+            persister,
+            transport,
+            applier_tx.clone(),
+            config.client_addr.clone(),
+            fatal.clone(),
+            config.tick,
+        );
+        let lease = core.lease.clone();
         core.propose_timeout = config.propose_timeout;
         let (requests, requests_rx) = mpsc::channel(REQUEST_QUEUE);
-        let handle = tokio::spawn(core.run(config.tick, requests_rx, peer_rx, internal_rx));
+        let handle = tokio::spawn(core.run(requests_rx, peer_rx, internal_rx));
         tracing::info!(
             id = config.id,
             snapshot = snapshot.index,
@@ -97,6 +108,7 @@ impl<SM: StateMachine> Node<SM> {
             applier: applier_tx,
             sm,
             fatal,
+            lease,
             propose_timeout: config.propose_timeout,
             core: Some(handle),
             applier_thread: Some(applier_thread),
@@ -156,6 +168,9 @@ impl<SM: StateMachine> Node<SM> {
     /// index a linearizable read must wait for. Many reads invoked before this
     /// call may share its answer ([`Node::read_at`] each).
     pub async fn read_index(&self) -> Result<Index, NodeError> {
+        if let Some(index) = self.lease.read_index(Instant::now()) {
+            return Ok(index);
+        }
         self.ask(|reply| Request::ReadIndex { reply }).await?
     }
 

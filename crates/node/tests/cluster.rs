@@ -227,3 +227,27 @@ async fn a_proposal_that_cannot_commit_ends_as_unknown_not_as_failure() {
     }
     c.shutdown().await;
 }
+
+/// Thesis §6.4.1 over real clocks: a leader serving lease reads answers them
+/// while its followers are up, and once they are gone stops within its lease
+/// (it falls back to heartbeat rounds nobody answers), long before the
+/// followers could have elected another leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_reads_stop_when_the_lease_runs_out() {
+    let mut c = Cluster::start_with(3, |cfg| cfg.raft.lease_read = true).await;
+    let leader = c.leader().await;
+    c.node(leader).propose(Bytes::from_static(b"a")).await.unwrap();
+    let total = c.node(leader).read(|sm: &Counter| sm.count).await.unwrap();
+    assert_eq!(total, 1);
+    let network = node::NetworkConfig::Tcp { listen: common::free_addr() };
+    let defaults = node::NodeConfig::new(1, Default::default(), node::StorageConfig::Memory, network);
+    let (tick, lease_ticks) = (defaults.tick, defaults.raft.lease_ticks());
+    let lease = tick * u32::try_from(lease_ticks).unwrap();
+    for id in c.ids().into_iter().filter(|&id| id != leader) {
+        c.stop(id).await;
+    }
+    tokio::time::sleep(lease + tick * 2).await;
+    let read = tokio::time::timeout(Duration::from_secs(5), c.node(leader).read(|sm: &Counter| sm.count)).await;
+    assert!(!matches!(read, Ok(Ok(_))), "a read after the lease ran out was served: {read:?}");
+    c.shutdown().await;
+}
