@@ -2,8 +2,8 @@
 //!
 //! `raftkv server` runs one node; `raftkv cluster up` a local cluster. Any
 //! Redis client talks to it: writes go through the Raft log (answered once
-//! applied), reads are linearizable (ReadIndex) unless the connection said
-//! `READONLY`. A follower answers a key command with `-MOVED <slot> <leader>`
+//! applied), reads are linearizable (ReadIndex, or the leader's lease with
+//! `--lease-read`) unless the connection said `READONLY`. A follower answers a key command with `-MOVED <slot> <leader>`
 //! (so `redis-cli -c` follows it), `-CLUSTERDOWN no leader` when it knows
 //! none, and `-TIMEOUT` when the outcome of a write is unknown; a key
 //! command refused with nothing done (leadership transfer, entry overwritten

@@ -130,6 +130,7 @@ async fn start_node(config: &ServerConfig, machine: KvMachine) -> anyhow::Result
     node_config.join = config.join || config.initial_cluster.is_empty();
     node_config.snapshot_entries = config.snapshot_entries;
     node_config.snapshot_bytes = config.snapshot_bytes;
+    node_config.raft.lease_read = config.lease_read;
     Node::start(node_config, machine)
         .await
         .with_context(|| format!("starting node {} in {}", config.id, config.data_dir.display()))

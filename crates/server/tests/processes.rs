@@ -85,6 +85,26 @@ fn sigkill_the_leader_and_writes_succeed_again() {
     assert_eq!(l.call(&["GET", "before"]).unwrap(), bulk("1"));
 }
 
+/// `--lease-read`: the leader serves GETs under its lease; each sees the
+/// write acknowledged just before it, before and after the leader is killed.
+#[test]
+fn lease_reads_see_every_acknowledged_write_across_a_failover() {
+    let mut c = Cluster::start_with_flags(3, &["--lease-read"]);
+    let leader = c.leader(ELECTION);
+    let mut l = c.client(leader);
+    for i in 0..200 {
+        let value = i.to_string();
+        assert_eq!(l.call(&["SET", "k", &value]).unwrap(), Frame::ok());
+        assert_eq!(l.call(&["GET", "k"]).unwrap(), bulk(&value));
+    }
+    c.nodes[leader].kill();
+    let new_leader = c.leader(ELECTION);
+    let mut l = c.client(new_leader);
+    assert_eq!(l.call(&["GET", "k"]).unwrap(), bulk("199"), "the new leader's first read");
+    assert_eq!(l.call(&["SET", "k", "after"]).unwrap(), Frame::ok());
+    assert_eq!(l.call(&["GET", "k"]).unwrap(), bulk("after"));
+}
+
 #[test]
 fn every_acknowledged_write_survives_restarting_all_nodes() {
     let mut c = Cluster::start(3);

@@ -70,6 +70,8 @@ pub struct Node {
     pub dir: std::path::PathBuf,
     /// The `--initial-cluster` list; empty for a node started with `--join` alone.
     pub cluster: String,
+    /// More `raftkv server` flags.
+    pub flags: Vec<String>,
 }
 
 impl Node {
@@ -81,6 +83,7 @@ impl Node {
             .arg(&self.dir)
             .args(["--client-addr", &self.client.to_string(), "--peer-addr", &self.peer.to_string()])
             .args(if self.cluster.is_empty() { vec!["--join"] } else { vec!["--initial-cluster", &self.cluster] })
+            .args(&self.flags)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -134,6 +137,11 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(n: u64) -> Cluster {
+        Cluster::start_with_flags(n, &[])
+    }
+
+    /// `n` nodes started with `flags` besides the usual ones.
+    pub fn start_with_flags(n: u64, flags: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let cluster: Vec<String> =
@@ -149,6 +157,7 @@ impl Cluster {
                 child: None,
                 dir: dir.path().join(format!("node{}", i + 1)),
                 cluster: cluster.clone(),
+                flags: flags.iter().map(|f| f.to_string()).collect(),
             })
             .collect();
         for node in &mut nodes {
@@ -168,6 +177,7 @@ impl Cluster {
             child: None,
             dir: self.dir.path().join(format!("node{id}")),
             cluster: String::new(),
+            flags: Vec::new(),
         });
         let i = self.nodes.len() - 1;
         self.nodes[i].start();
