@@ -7,6 +7,8 @@
 #   - SET with 1, 16, 64 and 256 clients, GET with 64, 50/50 with 64 (256-byte
 #     values, keys drawn uniformly) on each system: `raftkv bench` for raftkv
 #     and Redis, `etcd-load` (the same generator over etcd's v3 gRPC API);
+#   - last, GET with 64 on raftkv restarted with `--lease-read`, and on Redis
+#     again beside it;
 #   - JSON results, SVG plots (docs/bench/) and the generated part of
 #     docs/BENCHMARKS.md's comparison section (bench-report).
 #
@@ -17,6 +19,7 @@
 #   PROFILE=1                        + `perf record` of the raftkv leader during GETs and SETs (64 clients)
 #   SCALE=1                          + bench/scale.sh afterwards (1M/10M keys, restart with a 1 GiB log or snapshot, catch-up)
 #   RESULTS=DIR                      keep the JSON results there (default: a temp dir, removed)
+#   LEASE=0                          skip the lease-read GETs at the end
 #   NO_DOCS=1                        do not touch docs/ (results and plots stay in RESULTS)
 #   RENDER_ONLY=1 RESULTS=DIR        only regenerate docs/ from the results of an earlier run
 #
@@ -37,6 +40,7 @@ RKV_PEER=(27381 27382 27383)
 ETCD_CLIENT=(23791 23792 23793)
 ETCD_PEER=(23801 23802 23803)
 REDIS_PORT=26400
+RKV_FLAGS=()
 declare -A PID=()
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
@@ -103,7 +107,7 @@ start_raftkv_node() { # index (0-based)
     for j in 0 1 2; do cluster+="${cluster:+,}$((j + 1))=127.0.0.1:${RKV_PEER[$j]}"; done
     RUST_LOG=warn "$RKV" server --id "$id" --data-dir "$WORK/raftkv/node$id" \
         --client-addr "127.0.0.1:${RKV_CLIENT[$i]}" --peer-addr "127.0.0.1:${RKV_PEER[$i]}" \
-        --initial-cluster "$cluster" >>"$WORK/raftkv/node$id.log" 2>&1 &
+        --initial-cluster "$cluster" "${RKV_FLAGS[@]}" >>"$WORK/raftkv/node$id.log" 2>&1 &
     PID[raftkv$i]=$!
 }
 
@@ -278,6 +282,17 @@ if [ "${PROFILE:-0}" = 1 ] && command -v perf >/dev/null 2>&1; then
         timeout 120 perf report -i "$WORK/perf-$name.data" --stdio --no-children --sort symbol \
             --percent-limit 1 2>/dev/null | grep -E '^ +[0-9.]+%' | head -40 >"$RESULTS/perf-$name.txt" || true
     done
+fi
+
+if [ "${LEASE:-1}" = 1 ]; then
+    log "lease reads: restarting the raftkv nodes with --lease-read"
+    for i in 0 1 2; do kill -TERM "${PID[raftkv$i]}"; done
+    for i in 0 1 2; do wait "${PID[raftkv$i]}" 2>/dev/null || true; done
+    RKV_FLAGS=(--lease-read)
+    for i in 0 1 2; do start_raftkv_node "$i"; done
+    RKV_LEADER="$(raftkv_leader)" || { log "no raftkv leader after the restart"; exit 1; }
+    for i in 0 1 2; do caught_up "$i" || log "node $((i + 1)) did not catch up within 30 s"; done
+    for s in raftkv redis; do run_one "$s" get-c64-lease 64 100 "$KEYS"; done
 fi
 
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
