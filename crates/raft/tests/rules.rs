@@ -1623,6 +1623,19 @@ fn a_configuration_change_ends_the_lease() {
     assert!(reads_ready(&drain(&mut r)).is_empty(), "the joint configuration has not granted a lease");
 }
 
+/// `r` refuses node 3's vote request of term 2 (`why`), and grants it once
+/// `min` ticks have passed.
+fn refuses_node_3_for_an_election_timeout(r: &mut Node, min: u64, why: &str) {
+    r.step(vote_request(3, 2, 2, (5, 1))).unwrap();
+    assert_eq!(vote_answer(&drain(r), 3), None, "{why}");
+    for _ in 0..min {
+        r.tick();
+    }
+    drain(r);
+    r.step(vote_request(3, 2, 2, (5, 1))).unwrap();
+    assert_eq!(vote_answer(&drain(r), 3), Some((2, true)), "{why}: then votes");
+}
+
 /// Thesis §4.2.3, which lease reads rely on: a server that heard from a
 /// leader ignores vote requests for a minimum election timeout even if its
 /// term moved on without a new leader, and a server that just started under
@@ -1635,24 +1648,10 @@ fn voters_keep_the_lease_they_gave() {
     // A response from a later term raises ours, with no leader known.
     r.step(vote_response(3, 2, 2, false, false)).unwrap();
     assert_eq!((r.term(), r.leader()), (2, NO_NODE));
-    r.step(vote_request(3, 2, 2, (5, 1))).unwrap();
-    assert_eq!(vote_answer(&drain(&mut r), 3), None, "the lease given to leader 1 still holds");
-    for _ in 0..min {
-        r.tick();
-    }
-    drain(&mut r);
-    r.step(vote_request(3, 2, 2, (5, 1))).unwrap();
-    assert_eq!(vote_answer(&drain(&mut r), 3), Some((2, true)));
+    refuses_node_3_for_an_election_timeout(&mut r, min, "the lease given to leader 1 still holds");
 
     let mut restarted = node_with(lease_config(2), &[1, 2, 3], &[], 1);
-    restarted.step(vote_request(3, 2, 2, (5, 1))).unwrap();
-    assert_eq!(vote_answer(&drain(&mut restarted), 3), None, "just started under lease reads");
-    for _ in 0..min {
-        restarted.tick();
-    }
-    drain(&mut restarted);
-    restarted.step(vote_request(3, 2, 2, (5, 1))).unwrap();
-    assert_eq!(vote_answer(&drain(&mut restarted), 3), Some((2, true)));
+    refuses_node_3_for_an_election_timeout(&mut restarted, min, "just started under lease reads");
     let mut plain = node_with(Config::new(2), &[1, 2, 3], &[], 1);
     plain.step(vote_request(3, 2, 2, (5, 1))).unwrap();
     assert_eq!(vote_answer(&drain(&mut plain), 3), Some((2, true)), "without lease reads: votes at once");
