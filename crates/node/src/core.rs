@@ -137,19 +137,8 @@ impl<SM: StateMachine> Core<SM> {
                     wake.as_mut().reset(self.ticker.next_deadline().into());
                     outcome
                 }
-                Some(m) = peers.recv() => {
-                    let caught_up = self.catch_up_ticks();
-                    self.step(m);
-                    for _ in 0..BATCH_INPUTS_MAX {
-                        let Ok(m) = peers.try_recv() else { break };
-                        self.step(m);
-                    }
-                    caught_up.map(|_| None)
-                }
-                Some(r) = requests.recv() => {
-                    // A lease read must be checked against the time now.
-                    self.catch_up_ticks().and_then(|_| self.handle_requests(r, &mut requests))
-                }
+                Some(m) = peers.recv() => self.step_messages(m, &mut peers).map(|_| None),
+                Some(r) = requests.recv() => self.handle_requests(r, &mut requests),
                 Some(i) = internal.recv() => self.handle_internal(i),
                 else => return self.lease.publish(None),
             };
@@ -196,6 +185,18 @@ impl<SM: StateMachine> Core<SM> {
         }
     }
 
+    /// Steps `first` and whatever else is queued. The clock is read again
+    /// before each: a follower that acknowledges a heartbeat promises its
+    /// vote from the tick it heard it (thesis §6.4.1), so a message that
+    /// arrived after a pause must not be stepped at the tick before it.
+    fn step_messages(&mut self, first: Message, peers: &mut mpsc::Receiver<Message>) -> Result<(), NodeError> {
+        for_each_queued(first, peers, |m| {
+            self.catch_up_ticks()?;
+            self.step(m);
+            Ok(true)
+        })
+    }
+
     fn step(&mut self, m: Message) {
         if let Err(e) = self.raft.step(m) {
             tracing::warn!(error = %e, "dropped a bad peer message");
@@ -209,16 +210,13 @@ impl<SM: StateMachine> Core<SM> {
         first: Request<SM::Output>,
         requests: &mut mpsc::Receiver<Request<SM::Output>>,
     ) -> Result<Option<oneshot::Sender<()>>, NodeError> {
-        let mut next = Some(first);
         let mut shutdown = None;
-        for _ in 0..BATCH_INPUTS_MAX {
-            let Some(request) = next.take() else { break };
+        for_each_queued(first, requests, |request| {
+            // A lease read must be checked against the time it arrived by.
+            self.catch_up_ticks()?;
             shutdown = self.handle_request(request)?;
-            if shutdown.is_some() {
-                break;
-            }
-            next = requests.try_recv().ok();
-        }
+            Ok(shutdown.is_none())
+        })?;
         // One message for the whole batch: the applier thread wakes once.
         if !self.proposed.is_empty() {
             let proposed = std::mem::take(&mut self.proposed);
@@ -435,5 +433,57 @@ impl<SM: StateMachine> Core<SM> {
             ProposeError::NotLeader(_) => self.not_leader(),
             e => NodeError::Refused(e.to_string()),
         }
+    }
+}
+
+/// Hands `first`, then whatever else is queued in `rx`, to `each`, one at a
+/// time, until `each` answers `false`, the queue is empty or
+/// [`BATCH_INPUTS_MAX`] inputs were handed; nothing taken from `rx` is
+/// left unhandled.
+fn for_each_queued<T, E>(
+    first: T,
+    rx: &mut mpsc::Receiver<T>,
+    mut each: impl FnMut(T) -> Result<bool, E>,
+) -> Result<(), E> {
+    let mut input = first;
+    for _ in 1..BATCH_INPUTS_MAX {
+        if !each(input)? {
+            return Ok(());
+        }
+        match rx.try_recv() {
+            Ok(next) => input = next,
+            Err(_) => return Ok(()),
+        }
+    }
+    each(input).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_hands_on_everything_it_takes_from_the_queue() {
+        let (tx, mut rx) = mpsc::channel(2 * BATCH_INPUTS_MAX);
+        for i in 1..BATCH_INPUTS_MAX + 10 {
+            tx.try_send(i).expect("room in the queue");
+        }
+        let mut handed = vec![];
+        for_each_queued::<_, ()>(0, &mut rx, |i| {
+            handed.push(i);
+            Ok(true)
+        })
+        .expect("no error");
+        assert_eq!(handed, (0..BATCH_INPUTS_MAX).collect::<Vec<_>>(), "a batch stops at its limit");
+        assert_eq!(rx.try_recv().ok(), Some(BATCH_INPUTS_MAX), "the next one is still queued");
+
+        let mut handed = vec![];
+        for_each_queued::<_, ()>(100, &mut rx, |i| {
+            handed.push(i);
+            Ok(i != BATCH_INPUTS_MAX + 1)
+        })
+        .expect("no error");
+        assert_eq!(handed, vec![100, BATCH_INPUTS_MAX + 1], "stops when told to");
+        assert_eq!(rx.try_recv().ok(), Some(BATCH_INPUTS_MAX + 2));
     }
 }

@@ -49,9 +49,12 @@ impl Ticker {
         self.due_at(self.done + 1)
     }
 
-    /// When tick `n` is due.
+    /// When tick `n` is due. Past 2^64 ns (584 years) or what an `Instant`
+    /// can hold it answers the start, never a later time: a lease that seems
+    /// over is safe.
     pub(crate) fn due_at(&self, n: u64) -> Instant {
-        self.start + self.tick * u32::try_from(n).unwrap_or(u32::MAX)
+        let Ok(nanos) = u64::try_from(self.tick.as_nanos().saturating_mul(u128::from(n))) else { return self.start };
+        self.start.checked_add(Duration::from_nanos(nanos)).unwrap_or(self.start)
     }
 }
 
@@ -71,5 +74,8 @@ mod tests {
         assert_eq!(t.done(), 10);
         assert_eq!(t.take_due(start + Duration::from_millis(105)), 0);
         assert_eq!(t.next_deadline(), start + Duration::from_millis(110));
+        // Tick counts beyond u32 (497 days of 10 ms ticks) are still exact.
+        assert_eq!(t.due_at(1 << 33), start + Duration::from_millis(10 << 33));
+        assert_eq!(t.due_at(u64::MAX), start, "past what an Instant holds: the start");
     }
 }
