@@ -105,6 +105,34 @@ fn lease_reads_see_every_acknowledged_write_across_a_failover() {
     assert_eq!(l.call(&["GET", "k"]).unwrap(), bulk("after"));
 }
 
+/// A leader paused past its lease (SIGSTOP: a long GC pause, a stalled VM)
+/// while the others elect a new leader and acknowledge a write must not
+/// answer a read from its old state when it resumes (thesis §6.4.1).
+#[test]
+fn a_leader_paused_past_its_lease_serves_no_stale_read() {
+    use nix::sys::signal::Signal;
+    let c = Cluster::start_with_flags(3, &["--lease-read"]);
+    let old = c.leader(ELECTION);
+    let mut stale = c.client(old);
+    assert_eq!(stale.call(&["SET", "k", "before"]).unwrap(), Frame::ok());
+    assert_eq!(stale.call(&["GET", "k"]).unwrap(), bulk("before"));
+    c.nodes[old].signal(Signal::SIGSTOP);
+    let new = c.leader_among(|i| i != old, ELECTION);
+    let mut l = c.client(new);
+    assert_eq!(l.call(&["SET", "k", "after"]).unwrap(), Frame::ok());
+    // The read waits in the paused leader's socket; it is the first thing
+    // its connection sees when the process resumes.
+    stale.send(&["GET", "k"]).unwrap();
+    c.nodes[old].signal(Signal::SIGCONT);
+    let answer = stale.read_reply().unwrap().expect("an answer");
+    assert_ne!(answer, bulk("before"), "a stale read from the paused leader");
+    assert!(
+        answer == bulk("after")
+            || matches!(&answer, Frame::Error(e) if e.starts_with("MOVED") || e.starts_with("CLUSTERDOWN") || e.starts_with("TIMEOUT")),
+        "{answer:?}"
+    );
+}
+
 #[test]
 fn every_acknowledged_write_survives_restarting_all_nodes() {
     let mut c = Cluster::start(3);

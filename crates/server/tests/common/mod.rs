@@ -106,6 +106,14 @@ impl Node {
         }
     }
 
+    /// Sends the process `signal` (SIGSTOP and SIGCONT pause and resume it).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        if let Some(child) = &self.child {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            nix::sys::signal::kill(pid, signal).unwrap();
+        }
+    }
+
     pub fn info_raft(&self) -> Option<String> {
         let mut c = Client::connect(self.client).ok()?;
         match c.call(&["INFO", "raft"]).ok()? {
@@ -186,11 +194,18 @@ impl Cluster {
 
     /// The index of the node every running node agrees leads, waiting up to `within`.
     pub fn leader(&self, within: Duration) -> usize {
+        self.leader_among(|_| true, within)
+    }
+
+    /// The one running node among those `asked` says yes to that says it
+    /// leads, waiting up to `within` (leave out paused nodes: they would
+    /// not answer).
+    pub fn leader_among(&self, asked: impl Fn(usize) -> bool, within: Duration) -> usize {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             let mut leaders = Vec::new();
             for (i, node) in self.nodes.iter().enumerate() {
-                if node.child.is_none() {
+                if node.child.is_none() || !asked(i) {
                     continue;
                 }
                 if let Some(info) = node.info_raft()
