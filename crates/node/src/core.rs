@@ -217,7 +217,7 @@ impl<SM: StateMachine> Core<SM> {
             shutdown = self.handle_request(request)?;
             Ok(shutdown.is_none())
         })?;
-        // One message for the whole batch: the applier thread wakes once.
+        // One message for the whole batch: the applier wakes once.
         if !self.proposed.is_empty() {
             let proposed = std::mem::take(&mut self.proposed);
             self.to_applier(ApplierMsg::Register(proposed, Instant::now() + self.propose_timeout))?;

@@ -36,7 +36,7 @@ pub struct Node<SM: StateMachine> {
     lease: Arc<PublishedLease>,
     propose_timeout: std::time::Duration,
     core: Option<tokio::task::JoinHandle<()>>,
-    applier_thread: Option<std::thread::JoinHandle<()>>,
+    applier_task: Option<tokio::task::JoinHandle<()>>,
     /// For the channel network: this node's inbox, to unregister on shutdown.
     channel: Option<crate::ChannelNetwork>,
 }
@@ -71,15 +71,9 @@ impl<SM: StateMachine> Node<SM> {
         let (applier_tx, applier_rx) = mpsc::unbounded_channel();
         let sm = Arc::new(SharedMachine::new(sm, snapshot.index));
         let policy = SnapshotPolicy { entries: config.snapshot_entries, bytes: config.snapshot_bytes };
-        let (answers_tx, answers_rx) = mpsc::unbounded_channel();
-        tokio::spawn(crate::applier::answer::<SM>(answers_rx));
-        let mut applier =
-            Applier::new(sm.clone(), snapshot.index, policy, storage, persister.clone(), internal_tx, answers_tx);
+        let mut applier = Applier::new(sm.clone(), snapshot.index, policy, storage, persister.clone(), internal_tx);
         applier.report_replay_until(recovered_commit, started);
-        let applier_thread = std::thread::Builder::new()
-            .name(format!("raft-applier-{}", config.id))
-            .spawn(move || applier.run(applier_rx))
-            .map_err(StartError::Restore)?;
+        let applier_task = tokio::spawn(applier.run(applier_rx));
 
         let fatal = Arc::new(Mutex::new(None));
         let mut core = Core::new(
@@ -111,7 +105,7 @@ impl<SM: StateMachine> Node<SM> {
             lease,
             propose_timeout: config.propose_timeout,
             core: Some(handle),
-            applier_thread: Some(applier_thread),
+            applier_task: Some(applier_task),
             channel,
         })
     }
@@ -261,8 +255,8 @@ impl<SM: StateMachine> Node<SM> {
         // and with it the last handle on the WAL, which syncs and closes.
         let (closed, _) = mpsc::unbounded_channel();
         drop(std::mem::replace(&mut self.applier, closed));
-        if let Some(thread) = self.applier_thread.take() {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        if let Some(applier) = self.applier_task.take() {
+            let _ = applier.await;
         }
         Ok(())
     }

@@ -1,11 +1,11 @@
 //! The state machine as the applier and readers share it.
 //!
-//! The applier thread is the only writer: it applies committed entries under
+//! The applier task is the only writer: it applies committed entries under
 //! the write lock and, once the lock is released, publishes the new applied
 //! index. A reader that sees an applied index of at least its read index and
 //! then takes the read lock sees every entry up to it (the lock hands the
 //! applier's writes over). So a read runs on the reader's own task: no trip
-//! to the applier thread and back, which costs two thread wake-ups per read.
+//! to the applier and back.
 
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 

@@ -4,11 +4,17 @@ use std::io;
 
 use raft::Index;
 
-/// The replicated state machine. The node applies commands from one thread,
+/// The replicated state machine. The node applies commands from one task,
 /// in log order, exactly once per committed command — across restarts too,
 /// because after a restart it is restored from the latest snapshot and only
 /// the commands after it are applied again. Reads ([`Node::read`]) run on
 /// the readers' tasks, between applies, so the state machine is `Sync`.
+///
+/// [`apply`](Self::apply) runs on the node's tokio runtime, a batch of
+/// committed entries at a time: it must compute, not block (no disk or
+/// network IO, no waiting on locks held for long). [`snapshot`](Self::snapshot)
+/// and [`restore`](Self::restore) run on the runtime's blocking pool and
+/// may do IO.
 ///
 /// [`Node::read`]: crate::Node::read
 pub trait StateMachine: Send + Sync + 'static {

@@ -10,8 +10,9 @@ use raftkv::resp::Frame;
 use raftkv::{Client, ClientConfig, ClientError};
 
 /// mimalloc instead of glibc's malloc: the server allocates per request on
-/// one thread (parsing, proposing) and frees on another (the applier, the
-/// WAL writer), the pattern glibc's per-thread arenas handle worst; malloc
+/// one thread (parsing, proposing) and frees on another (another runtime
+/// worker, the WAL writer), the pattern glibc's per-thread arenas handle
+/// worst; malloc
 /// and free were ~15% of a leader's profile under `redis-benchmark -P 16`.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
