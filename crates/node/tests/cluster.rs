@@ -229,25 +229,92 @@ async fn a_proposal_that_cannot_commit_ends_as_unknown_not_as_failure() {
 }
 
 /// Thesis §6.4.1 over real clocks: a leader serving lease reads answers them
-/// while its followers are up, and once they are gone stops within its lease
-/// (it falls back to heartbeat rounds nobody answers), long before the
+/// while its followers are up, goes on answering them without its followers
+/// while its lease lasts (no heartbeat round: under ReadIndex such a read
+/// would wait for a quorum that is gone), and stops within its lease (it
+/// falls back to heartbeat rounds nobody answers), long before the
 /// followers could have elected another leader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_reads_stop_when_the_lease_runs_out() {
-    let mut c = Cluster::start_with(3, |cfg| cfg.raft.lease_read = true).await;
+    // Ticks of 50 ms: a lease of 800 ms, renewed every 250 ms, so a slow
+    // machine stops two nodes well within it.
+    let tick = Duration::from_millis(50);
+    let mut c = Cluster::start_with(3, |cfg| {
+        cfg.raft.lease_read = true;
+        cfg.tick = tick;
+    })
+    .await;
     let leader = c.leader().await;
     c.node(leader).propose(Bytes::from_static(b"a")).await.unwrap();
+    let raft = &c.configs[&leader].raft;
+    let lease = tick * u32::try_from(raft.lease_ticks()).unwrap();
+    let heartbeat = tick * u32::try_from(raft.heartbeat_interval_ticks).unwrap();
+    // A read served now shows a quorum answered a heartbeat round that
+    // started about a heartbeat interval ago at most, so the lease runs on
+    // for about `lease - heartbeat`: past the reads below.
     let total = c.node(leader).read(|sm: &Counter| sm.count).await.unwrap();
     assert_eq!(total, 1);
-    let network = node::NetworkConfig::Tcp { listen: common::free_addr() };
-    let defaults = node::NodeConfig::new(1, Default::default(), node::StorageConfig::Memory, network);
-    let (tick, lease_ticks) = (defaults.tick, defaults.raft.lease_ticks());
-    let lease = tick * u32::try_from(lease_ticks).unwrap();
+    let followers_gone = std::time::Instant::now();
     for id in c.ids().into_iter().filter(|&id| id != leader) {
         c.stop(id).await;
     }
+    let within_lease = (lease - heartbeat) / 2;
+    assert!(followers_gone.elapsed() < within_lease / 2, "stopping two nodes took {:?}", followers_gone.elapsed());
+    let read = tokio::time::timeout(within_lease / 2, c.node(leader).read(|sm: &Counter| sm.count)).await;
+    assert!(matches!(read, Ok(Ok(1))), "a read within the lease, with no follower up, was not served: {read:?}");
     tokio::time::sleep(lease + tick * 2).await;
     let read = tokio::time::timeout(Duration::from_secs(5), c.node(leader).read(|sm: &Counter| sm.count)).await;
     assert!(!matches!(read, Ok(Ok(_))), "a read after the lease ran out was served: {read:?}");
     c.shutdown().await;
+}
+
+/// Panics on the command `boom`; counts the others.
+#[derive(Default)]
+struct Fragile(u64);
+
+impl node::StateMachine for Fragile {
+    type Output = u64;
+    fn apply(&mut self, _index: raft::Index, command: &[u8]) -> u64 {
+        assert_ne!(command, b"boom", "the state machine refuses to go on");
+        self.0 += 1;
+        self.0
+    }
+    fn snapshot(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.write_all(&self.0.to_le_bytes())
+    }
+    fn restore(&mut self, input: &mut dyn std::io::Read) -> std::io::Result<()> {
+        let mut b = [0; 8];
+        input.read_exact(&mut b)?;
+        self.0 = u64::from_le_bytes(b);
+        Ok(())
+    }
+}
+
+/// A state machine whose apply panics leaves its state unknown: the node
+/// stops (the applier is gone, the core stops on its next hand-over), the
+/// proposal that panicked ends as an unknown outcome, later calls fail at
+/// once, reads too, and shutdown completes — nothing hangs and nothing
+/// is answered as if applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_apply_stops_the_node_and_nothing_hangs() {
+    let network = node::ChannelNetwork::new();
+    let peers = [(1, common::free_addr())].into_iter().collect();
+    let cfg = node::NodeConfig::new(1, peers, node::StorageConfig::Memory, node::NetworkConfig::Channel(network));
+    let n = node::Node::start(cfg, Fragile::default()).await.unwrap();
+    let within = Duration::from_secs(5);
+    let first = loop {
+        match n.propose(Bytes::from_static(b"a")).await {
+            Ok(out) => break out,
+            Err(NodeError::NotLeader { .. }) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(e) => panic!("a one-node cluster refused a proposal: {e}"),
+        }
+    };
+    assert_eq!(first, 1);
+    let boom = tokio::time::timeout(within, n.propose(Bytes::from_static(b"boom"))).await;
+    assert!(matches!(boom, Ok(Err(NodeError::Unknown(_)))), "{boom:?}");
+    let after = tokio::time::timeout(within, n.propose(Bytes::from_static(b"b"))).await;
+    assert!(matches!(after, Ok(Err(_))), "a proposal after the panic: {after:?}");
+    let read = tokio::time::timeout(within, n.read(|sm: &Fragile| sm.0)).await;
+    assert!(matches!(read, Ok(Err(_))), "a read after the panic: {read:?}");
+    tokio::time::timeout(within, n.shutdown()).await.expect("shutdown completes").expect("shutdown");
 }
