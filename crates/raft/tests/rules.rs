@@ -1708,6 +1708,73 @@ fn a_cut_off_leaders_lease_ends_before_another_leader_is_elected() {
     }
 }
 
+/// Thesis §6.4.1 with clocks that drift: the lease holds while the
+/// leader's clock runs slow by the whole bound the lease assumes
+/// (`LEASE_CLOCK_DRIFT_PERCENT`) against its followers' — the case the
+/// margin is for: with a long election timeout the two ticks of slack do
+/// not cover it (the test fails with the margin set to zero).
+#[test]
+fn a_slow_clocked_leaders_lease_ends_before_another_leader_is_elected() {
+    // Real time in units: followers tick every 10, the leader every 11.
+    const FAST: u64 = 10;
+    const SLOW: u64 = FAST + FAST * raft::LEASE_CLOCK_DRIFT_PERCENT / 100;
+    let mut lease_reads = 0;
+    for seed in 0..20 {
+        let config = |id| {
+            cfg(id, |c| {
+                c.lease_read = true;
+                c.election_timeout_min_ticks = 100;
+                c.election_timeout_max_ticks = 200;
+                c.heartbeat_interval_ticks = 10;
+                c.seed = seed * 10 + id;
+            })
+        };
+        let mut net = Net::of((1..=3).map(|id| node_with(config(id), &[1, 2, 3], &[], 0)).collect());
+        for _ in 0..1000 {
+            if !net.leaders().is_empty() {
+                break;
+            }
+            net.tick_all();
+        }
+        let old = net.leaders()[0];
+        let period = |id| if id == old { SLOW } else { FAST };
+        let tick_at = |net: &mut Net, t: u64| {
+            for id in 1..=3 {
+                if t.is_multiple_of(period(id)) {
+                    net.get_mut(id).tick();
+                }
+            }
+            net.deliver_all();
+        };
+        // The skewed clocks run a while before the cut: the lease in force
+        // was granted under them.
+        let mut t = 1;
+        while t < 50 * SLOW {
+            tick_at(&mut net, t);
+            t += 1;
+        }
+        net.cut.insert(old);
+        let mut new_leader = None;
+        for ctx in 1..10_000 {
+            tick_at(&mut net, t);
+            t += 1;
+            if let Some(&l) = net.leaders().iter().find(|&&l| l != old) {
+                new_leader = Some(l);
+            }
+            if net.get(old).role() != Role::Leader {
+                continue;
+            }
+            net.get_mut(old).read_index(ctx).unwrap();
+            if !reads_ready(&net.flush(old)).is_empty() {
+                assert_eq!(new_leader, None, "seed {seed}: node {old} served a lease read after a new leader won");
+                lease_reads += 1;
+            }
+        }
+        assert!(new_leader.is_some(), "seed {seed}: the others never elected a leader");
+    }
+    assert!(lease_reads > 0, "the lease was never used after a cut");
+}
+
 /// Thesis §6.4.1, the driver's side: `Raft::lease` is what a driver may
 /// serve reads under without asking the core: the lease's end and the commit
 /// index, only on a leader that committed in its term, and never after
