@@ -25,6 +25,14 @@ use crate::state_machine::StateMachine;
 /// Where a proposal's outcome goes.
 pub(crate) type Reply<SM> = oneshot::Sender<Result<<SM as StateMachine>::Output, NodeError>>;
 
+/// Entries applied under one write lock before readers get a turn at it.
+const APPLY_CHUNK: usize = 1024;
+
+/// How long the applier runs before it lets other tasks of the runtime (the
+/// core among them) run: a batch of committed entries can be as large as
+/// `raft::Config::max_apply_bytes` (a restart's replay).
+const APPLY_SLICE: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Answers of one message, sent once the applied index is published.
 type Answers<SM> = Vec<(Reply<SM>, Result<<SM as StateMachine>::Output, NodeError>)>;
 
@@ -157,7 +165,15 @@ impl<SM: StateMachine> Applier<SM> {
             }
             ApplierMsg::Sweep(now) => self.expire(now),
             ApplierMsg::Apply(entries) => {
-                self.apply_all(entries)?;
+                let (mut entries, mut since_yield) = (entries.into_iter(), Instant::now());
+                while entries.len() > 0 {
+                    self.apply_some(&mut entries)?;
+                    if entries.len() > 0 && since_yield.elapsed() >= APPLY_SLICE {
+                        // A long batch (a restart's replay) shares the runtime.
+                        tokio::task::yield_now().await;
+                        since_yield = Instant::now();
+                    }
+                }
                 if self.policy.is_due(self.applied - self.last_snapshot, self.bytes_since_snapshot) {
                     self.take_snapshot().await?;
                 }
@@ -168,11 +184,12 @@ impl<SM: StateMachine> Applier<SM> {
         Ok(())
     }
 
-    /// Applies `entries` under one write lock, then publishes them applied.
-    fn apply_all(&mut self, entries: Vec<Entry>) -> Result<(), NodeError> {
+    /// Applies up to [`APPLY_CHUNK`] of `entries` under one write lock, then
+    /// publishes them applied.
+    fn apply_some(&mut self, entries: &mut std::vec::IntoIter<Entry>) -> Result<(), NodeError> {
         let sm = self.sm.clone();
         let mut sm = sm.write()?;
-        for entry in entries {
+        for entry in entries.take(APPLY_CHUNK) {
             self.apply(&mut sm, entry);
         }
         drop(sm);
