@@ -1,8 +1,9 @@
 //! The applier: applies committed entries to the state machine in log order
-//! as a task on the node's runtime, answers the proposals waiting for them,
-//! publishes the applied index (readers wait for it, see [`SharedMachine`]),
-//! and takes and restores snapshots (on the runtime's blocking pool, which
-//! the applier waits for: nothing is applied meanwhile).
+//! as a task on the node's runtime (a long batch, such as a restart's
+//! replay, on the runtime's blocking pool), answers the proposals waiting
+//! for them, publishes the applied index (readers wait for it, see
+//! [`SharedMachine`]), and takes and restores snapshots (on the blocking
+//! pool too, which the applier waits for: nothing is applied meanwhile).
 //!
 //! A task rather than a thread of its own: handing a batch from the core to
 //! a parked thread and its answers back to the runtime cost two thread
@@ -28,10 +29,12 @@ pub(crate) type Reply<SM> = oneshot::Sender<Result<<SM as StateMachine>::Output,
 /// Entries applied under one write lock before readers get a turn at it.
 const APPLY_CHUNK: usize = 1024;
 
-/// How long the applier runs before it lets other tasks of the runtime (the
-/// core among them) run: a batch of committed entries can be as large as
-/// `raft::Config::max_apply_bytes` (a restart's replay).
-const APPLY_SLICE: std::time::Duration = std::time::Duration::from_millis(2);
+/// A batch of committed entries longer than this (a restart's replay: a
+/// batch can be as large as `raft::Config::max_apply_bytes`) is applied on
+/// the blocking pool, and the core yields after handing it over (see
+/// `Core::act_all`). Shorter ones, however many proposers wait, are
+/// applied on the runtime.
+pub(crate) const LONG_BATCH_ENTRIES: usize = 16 * 1024;
 
 /// Answers of one message, sent once the applied index is published.
 type Answers<SM> = Vec<(Reply<SM>, Result<<SM as StateMachine>::Output, NodeError>)>;
@@ -143,15 +146,50 @@ impl<SM: StateMachine> Applier<SM> {
     /// Runs until every sender is gone.
     pub async fn run(mut self, mut inbox: mpsc::UnboundedReceiver<ApplierMsg<SM>>) {
         while let Some(msg) = inbox.recv().await {
-            let handled = self.handle(msg).await;
-            for (reply, result) in self.outbox.drain(..) {
-                let _ = reply.send(result);
-            }
+            let handled = match msg {
+                // A long batch (a restart's replay) is applied on the
+                // blocking pool: it neither holds a worker for long nor
+                // keeps the core, reading the next batch, off the other core.
+                ApplierMsg::Apply(entries) if entries.len() > LONG_BATCH_ENTRIES => {
+                    let applied = tokio::task::spawn_blocking(move || {
+                        let applied = self.apply_all(entries);
+                        (self, applied)
+                    });
+                    match applied.await {
+                        Ok((me, applied)) => {
+                            self = me;
+                            match applied {
+                                Ok(()) => self.snapshot_if_due().await,
+                                Err(e) => Err(e),
+                            }
+                        }
+                        Err(e) => {
+                            // The applier went down with the panic (see Drop).
+                            tracing::error!(error = %e, "applier stopped");
+                            return;
+                        }
+                    }
+                }
+                msg => self.handle(msg).await,
+            };
+            self.answer();
             if let Err(e) = handled {
                 tracing::error!(error = %e, "applier stopped");
                 let _ = self.core.send(Internal::Fatal(e.to_string()));
-                return;
+                break;
             }
+        }
+        // The applier may hold the last handle on the WAL: closing it waits
+        // for the writer thread's last sync, which is no work for a worker.
+        let persister = self.persister.clone();
+        drop(self);
+        let _ = tokio::task::spawn_blocking(move || drop(persister)).await;
+    }
+
+    /// Sends the answers of what was applied (and published) so far.
+    fn answer(&mut self) {
+        for (reply, result) in self.outbox.drain(..) {
+            let _ = reply.send(result);
         }
     }
 
@@ -165,21 +203,30 @@ impl<SM: StateMachine> Applier<SM> {
             }
             ApplierMsg::Sweep(now) => self.expire(now),
             ApplierMsg::Apply(entries) => {
-                let (mut entries, mut since_yield) = (entries.into_iter(), Instant::now());
-                while entries.len() > 0 {
-                    self.apply_some(&mut entries)?;
-                    if entries.len() > 0 && since_yield.elapsed() >= APPLY_SLICE {
-                        // A long batch (a restart's replay) shares the runtime.
-                        tokio::task::yield_now().await;
-                        since_yield = Instant::now();
-                    }
-                }
-                if self.policy.is_due(self.applied - self.last_snapshot, self.bytes_since_snapshot) {
-                    self.take_snapshot().await?;
-                }
+                self.apply_all(entries)?;
+                self.snapshot_if_due().await?;
             }
             ApplierMsg::Restore(meta) => self.restore(meta).await?,
             ApplierMsg::SnapshotNow => self.take_snapshot().await?,
+        }
+        Ok(())
+    }
+
+    /// Applies `entries`, [`APPLY_CHUNK`] at a time, answering the proposals
+    /// of each chunk once it is published.
+    fn apply_all(&mut self, entries: Vec<Entry>) -> Result<(), NodeError> {
+        let mut entries = entries.into_iter();
+        while entries.len() > 0 {
+            self.apply_some(&mut entries)?;
+            self.answer();
+        }
+        Ok(())
+    }
+
+    /// Takes a snapshot if the policy says one is due.
+    async fn snapshot_if_due(&mut self) -> Result<(), NodeError> {
+        if self.policy.is_due(self.applied - self.last_snapshot, self.bytes_since_snapshot) {
+            self.take_snapshot().await?;
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use raft::{Action, ConfChange, Index, Message, NodeId, ProposeError, Raft, Snaps
 use tokio::sync::{mpsc, oneshot};
 use wal::Op;
 
-use crate::applier::ApplierMsg;
+use crate::applier::{ApplierMsg, LONG_BATCH_ENTRIES};
 use crate::backend::{LogStorage, Persister, SnapshotDone, SnapshotSink, Submitted};
 use crate::error::NodeError;
 use crate::lease::PublishedLease;
@@ -25,6 +25,15 @@ const SWEEP_EVERY_TICKS: u64 = 10;
 
 /// How many queued inputs one loop iteration takes before acting on them.
 const BATCH_INPUTS_MAX: usize = 4096;
+
+/// How far [`Core::act`] got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Acted {
+    /// The core has no actions left.
+    Done,
+    /// It handed the applier a long batch and may have more.
+    LongApply,
+}
 
 /// What a [`Node`](crate::Node) handle asks of the core.
 pub(crate) enum Request<O> {
@@ -142,7 +151,10 @@ impl<SM: StateMachine> Core<SM> {
                 Some(i) = internal.recv() => self.handle_internal(i),
                 else => return self.lease.publish(None),
             };
-            let outcome = outcome.and_then(|shutdown| self.act().map(|_| shutdown));
+            let outcome = match outcome {
+                Ok(shutdown) => self.act_all().await.map(|()| shutdown),
+                Err(e) => Err(e),
+            };
             match outcome {
                 Ok(None) => {}
                 Ok(Some(reply)) => {
@@ -302,17 +314,33 @@ impl<SM: StateMachine> Core<SM> {
         Ok(())
     }
 
+    /// Carries out the core's actions until it has none, letting the
+    /// runtime run other tasks after each long batch of committed entries.
+    ///
+    /// After a restart the core hands out the whole recovered log, a
+    /// `max_apply_bytes` batch per round of actions, reading each from the
+    /// WAL. The applier task, woken by the first batch, waits in this
+    /// worker's queue until the core yields; yielding after each long
+    /// batch lets it start applying while the core reads the next.
+    async fn act_all(&mut self) -> Result<(), NodeError> {
+        while self.act()? == Acted::LongApply {
+            tokio::task::yield_now().await;
+        }
+        Ok(())
+    }
+
     /// Carries out the core's actions until it has none (reporting memory
-    /// writes durable at once).
-    fn act(&mut self) -> Result<(), NodeError> {
+    /// writes durable at once), or until it handed the applier a long batch.
+    fn act(&mut self) -> Result<Acted, NodeError> {
         loop {
             let mut actions = self.raft.take_actions();
             // Before anything is sent: a TimeoutNow among the sends ends it.
             self.publish_lease();
             if actions.is_empty() {
                 self.sync_members();
-                return Ok(());
+                return Ok(Acted::Done);
             }
+            let long_apply = actions.iter().any(|a| matches!(a, Action::Apply(e) if e.len() > LONG_BATCH_ENTRIES));
             // Messages that may leave at once (the leader's replication,
             // thesis §10.2.1, and heartbeat answers) go before the writes of
             // this batch are even encoded and queued, so followers start on
@@ -328,6 +356,9 @@ impl<SM: StateMachine> Core<SM> {
             }
             if let Some((index, term)) = self.memory_persisted.take() {
                 self.raft.on_persisted(index, term);
+            }
+            if long_apply {
+                return Ok(Acted::LongApply);
             }
         }
     }

@@ -46,7 +46,8 @@
 //!   (entries or command bytes since the last one:
 //!   [`NodeConfig::snapshot_entries`], [`NodeConfig::snapshot_bytes`]) or on
 //!   request, writing them straight to a snapshot file (never one buffer) on
-//!   the runtime's blocking pool. It is a task, not a thread, because waking
+//!   the runtime's blocking pool. A long batch (a restart's replay) is
+//!   applied on the blocking pool too, beside the core. It is a task, not a thread, because waking
 //!   a parked thread costs tens of microseconds on a virtual machine and a
 //!   commit would pay it twice (core → applier → proposer).
 //! * **Reads** run on the reader's own task, under the read lock, once the

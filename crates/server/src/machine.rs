@@ -15,8 +15,8 @@ pub struct KvMachine {
     pub store: Store,
     /// The store's key count, published after every apply and restore, so
     /// `INFO keyspace` needs no lock on the store: a reader of the store
-    /// waits while the applier holds it, which during a restart's replay is
-    /// most of the time.
+    /// waits while the applier holds it (during a restart's replay, a
+    /// chunk of entries at a time) or restores a snapshot.
     key_count: Arc<AtomicU64>,
 }
 
