@@ -315,11 +315,7 @@ impl<SM: StateMachine> Applier<SM> {
 
     async fn restore(&mut self, meta: SnapshotMeta) -> Result<(), NodeError> {
         let (sm, storage) = (self.sm.clone(), self.storage.clone());
-        blocking(move || {
-            let mut reader = SnapshotReader::new(&storage);
-            sm.write()?.restore(&mut reader).map_err(|e| NodeError::Storage(format!("restoring the snapshot: {e}")))
-        })
-        .await?;
+        blocking(move || sm.restore(|sm| sm.restore(&mut SnapshotReader::new(&storage)))).await?;
         self.applied = meta.index;
         self.last_snapshot = meta.index;
         self.bytes_since_snapshot = 0;

@@ -7,6 +7,7 @@
 //! applier's writes over). So a read runs on the reader's own task: no trip
 //! to the applier and back.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use raft::Index;
@@ -18,6 +19,8 @@ use crate::error::NodeError;
 pub(crate) struct SharedMachine<SM> {
     sm: RwLock<SM>,
     applied: watch::Sender<Applied>,
+    /// A restore failed part way: the state is neither the old nor the new.
+    broken: AtomicBool,
 }
 
 /// What readers wait on.
@@ -31,7 +34,25 @@ struct Applied {
 impl<SM> SharedMachine<SM> {
     /// `sm` with everything up to `applied` in it.
     pub fn new(sm: SM, applied: Index) -> Self {
-        SharedMachine { sm: RwLock::new(sm), applied: watch::Sender::new(Applied { index: applied, stopped: false }) }
+        SharedMachine {
+            sm: RwLock::new(sm),
+            applied: watch::Sender::new(Applied { index: applied, stopped: false }),
+            broken: AtomicBool::new(false),
+        }
+    }
+
+    /// Replaces the state with `restore`'s under the write lock. If it
+    /// fails, the state is half the old one and half the new: no read is
+    /// served from it again.
+    pub fn restore<E>(&self, restore: impl FnOnce(&mut SM) -> Result<(), E>) -> Result<(), NodeError>
+    where
+        E: std::fmt::Display,
+    {
+        let mut sm = self.write()?;
+        restore(&mut sm).map_err(|e| {
+            self.broken.store(true, Ordering::SeqCst);
+            NodeError::Storage(format!("restoring the snapshot: {e}"))
+        })
     }
 
     /// For the applier, the only writer. A poisoned lock means an apply
@@ -77,6 +98,9 @@ impl<SM> SharedMachine<SM> {
             }
         }
         let sm = self.sm.read().map_err(|_| poisoned())?;
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(NodeError::Storage("the state machine failed to restore a snapshot".into()));
+        }
         Ok(read(&sm))
     }
 }
@@ -106,6 +130,18 @@ mod tests {
             shared.publish_applied(index);
         }
         assert_eq!(reader.await.unwrap(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_failed_restore_serves_no_read_again() {
+        let shared = SharedMachine::new(vec![1, 2], 2);
+        let failed = shared.restore(|sm| {
+            sm.push(3); // part of the new state made it in
+            Err("the snapshot ended early")
+        });
+        assert!(matches!(failed, Err(NodeError::Storage(_))), "{failed:?}");
+        assert!(shared.read_at(0, |sm| sm.clone()).await.is_err(), "a half-restored state was read");
+        assert!(shared.read_at(2, |sm| sm.clone()).await.is_err());
     }
 
     #[test]
