@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{Cluster, Counter};
-use node::NodeError;
+use node::{NodeError, StateMachine};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elect_and_replicate() {
@@ -268,25 +268,21 @@ async fn lease_reads_stop_when_the_lease_runs_out() {
     c.shutdown().await;
 }
 
-/// Panics on the command `boom`; counts the others.
+/// A [`Counter`] that panics on the command `boom`.
 #[derive(Default)]
-struct Fragile(u64);
+struct Fragile(Counter);
 
-impl node::StateMachine for Fragile {
+impl StateMachine for Fragile {
     type Output = u64;
-    fn apply(&mut self, _index: raft::Index, command: &[u8]) -> u64 {
+    fn apply(&mut self, index: raft::Index, command: &[u8]) -> u64 {
         assert_ne!(command, b"boom", "the state machine refuses to go on");
-        self.0 += 1;
-        self.0
+        self.0.apply(index, command)
     }
     fn snapshot(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        out.write_all(&self.0.to_le_bytes())
+        self.0.snapshot(out)
     }
     fn restore(&mut self, input: &mut dyn std::io::Read) -> std::io::Result<()> {
-        let mut b = [0; 8];
-        input.read_exact(&mut b)?;
-        self.0 = u64::from_le_bytes(b);
-        Ok(())
+        self.0.restore(input)
     }
 }
 
@@ -314,7 +310,7 @@ async fn a_panicking_apply_stops_the_node_and_nothing_hangs() {
     assert!(matches!(boom, Ok(Err(NodeError::Unknown(_)))), "{boom:?}");
     let after = tokio::time::timeout(within, n.propose(Bytes::from_static(b"b"))).await;
     assert!(matches!(after, Ok(Err(_))), "a proposal after the panic: {after:?}");
-    let read = tokio::time::timeout(within, n.read(|sm: &Fragile| sm.0)).await;
+    let read = tokio::time::timeout(within, n.read(|sm: &Fragile| sm.0.count)).await;
     assert!(matches!(read, Ok(Err(_))), "a read after the panic: {read:?}");
     tokio::time::timeout(within, n.shutdown()).await.expect("shutdown completes").expect("shutdown");
 }

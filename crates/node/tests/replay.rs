@@ -9,31 +9,28 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::free_addr;
+use common::{Counter, free_addr};
 use node::{NetworkConfig, Node, NodeConfig, StateMachine, StorageConfig};
 
-/// Takes 50 µs per command, as a state machine with real work would.
+/// A [`Counter`] that takes 50 µs per command, as a state machine with
+/// real work would.
 #[derive(Default)]
-struct Slow(u64);
+struct Slow(Counter);
 
 impl StateMachine for Slow {
     type Output = u64;
-    fn apply(&mut self, _index: raft::Index, _command: &[u8]) -> u64 {
+    fn apply(&mut self, index: raft::Index, command: &[u8]) -> u64 {
         let until = Instant::now() + Duration::from_micros(50);
         while Instant::now() < until {
             std::hint::spin_loop();
         }
-        self.0 += 1;
-        self.0
+        self.0.apply(index, command)
     }
     fn snapshot(&self, out: &mut dyn io::Write) -> io::Result<()> {
-        out.write_all(&self.0.to_le_bytes())
+        self.0.snapshot(out)
     }
     fn restore(&mut self, input: &mut dyn io::Read) -> io::Result<()> {
-        let mut b = [0; 8];
-        input.read_exact(&mut b)?;
-        self.0 = u64::from_le_bytes(b);
-        Ok(())
+        self.0.restore(input)
     }
 }
 
@@ -90,7 +87,7 @@ fn the_core_answers_during_a_replay_on_a_one_thread_runtime() {
             tokio::time::sleep(Duration::from_millis(5)).await;
             slowest = slowest.max(asked.elapsed());
         }
-        let applied = node.read_at(COMMANDS, |sm: &Slow| sm.0).await.unwrap();
+        let applied = node.read_at(COMMANDS, |sm: &Slow| sm.0.count).await.unwrap();
         let replay = started.elapsed();
         assert!(applied >= COMMANDS, "{applied} commands after the replay");
         assert!(replay >= Duration::from_millis(900), "the replay took {replay:?}: too short to tell");

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use raft::{
     Action, AppendEntriesResponse, ConfChange, Config, ConflictHint, Entry, EntryPayload, HardState, Heartbeat,
-    LeaderHint, Membership, MessageBody, NO_NODE, ProposeError, ReadError, RequestVote, Role, TransferError,
+    LeaderHint, Membership, MessageBody, NO_NODE, NodeId, ProposeError, ReadError, RequestVote, Role, TransferError,
 };
 
 use harness::*;
@@ -1657,6 +1657,29 @@ fn voters_keep_the_lease_they_gave() {
     assert_eq!(vote_answer(&drain(&mut plain), 3), Some((2, true)), "without lease reads: votes at once");
 }
 
+/// One step of watching a leader `old` cut off from the others: notes a new
+/// leader among them in `new_leader`, asks `old` for a read, and returns
+/// whether it served it under its lease — asserting that no new leader had
+/// been elected by then.
+fn served_a_lease_read_after_the_cut(
+    net: &mut Net,
+    old: NodeId,
+    ctx: u64,
+    new_leader: &mut Option<NodeId>,
+    seed: u64,
+) -> bool {
+    if let Some(&l) = net.leaders().iter().find(|&&l| l != old) {
+        *new_leader = Some(l);
+    }
+    if net.get(old).role() != Role::Leader {
+        return false;
+    }
+    net.get_mut(old).read_index(ctx).unwrap();
+    let served = !reads_ready(&net.flush(old)).is_empty();
+    assert!(!served || new_leader.is_none(), "seed {seed}: node {old} served a lease read after a new leader won");
+    served
+}
+
 /// Thesis §6.4.1, end to end: a leader cut off from its cluster serves lease
 /// reads only until its lease runs out, and that is before the others can
 /// elect a new leader (whatever their random timeouts).
@@ -1691,15 +1714,7 @@ fn a_cut_off_leaders_lease_ends_before_another_leader_is_elected() {
         let (mut lease_reads, mut new_leader) = (0, None);
         for ctx in 1..500 {
             net.tick_all();
-            if let Some(&l) = net.leaders().iter().find(|&&l| l != old) {
-                new_leader = Some(l);
-            }
-            if net.get(old).role() != Role::Leader {
-                continue;
-            }
-            net.get_mut(old).read_index(ctx).unwrap();
-            if !reads_ready(&net.flush(old)).is_empty() {
-                assert_eq!(new_leader, None, "seed {seed}: node {old} served a lease read after a new leader won");
+            if served_a_lease_read_after_the_cut(&mut net, old, ctx, &mut new_leader, seed) {
                 lease_reads += 1;
             }
         }
@@ -1758,15 +1773,7 @@ fn a_slow_clocked_leaders_lease_ends_before_another_leader_is_elected() {
         for ctx in 1..10_000 {
             tick_at(&mut net, t);
             t += 1;
-            if let Some(&l) = net.leaders().iter().find(|&&l| l != old) {
-                new_leader = Some(l);
-            }
-            if net.get(old).role() != Role::Leader {
-                continue;
-            }
-            net.get_mut(old).read_index(ctx).unwrap();
-            if !reads_ready(&net.flush(old)).is_empty() {
-                assert_eq!(new_leader, None, "seed {seed}: node {old} served a lease read after a new leader won");
+            if served_a_lease_read_after_the_cut(&mut net, old, ctx, &mut new_leader, seed) {
                 lease_reads += 1;
             }
         }
