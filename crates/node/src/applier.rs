@@ -151,23 +151,19 @@ impl<SM: StateMachine> Applier<SM> {
                 // blocking pool: it neither holds a worker for long nor
                 // keeps the core, reading the next batch, off the other core.
                 ApplierMsg::Apply(entries) if entries.len() > LONG_BATCH_ENTRIES => {
-                    let applied = tokio::task::spawn_blocking(move || {
+                    let done = tokio::task::spawn_blocking(move || {
                         let applied = self.apply_all(entries);
                         (self, applied)
-                    });
-                    match applied.await {
-                        Ok((me, applied)) => {
-                            self = me;
-                            match applied {
-                                Ok(()) => self.snapshot_if_due().await,
-                                Err(e) => Err(e),
-                            }
-                        }
-                        Err(e) => {
-                            // The applier went down with the panic (see Drop).
-                            tracing::error!(error = %e, "applier stopped");
-                            return;
-                        }
+                    })
+                    .await;
+                    // On a panic the applier went down with it (see Drop).
+                    let Ok((me, applied)) = done.inspect_err(|e| tracing::error!(error = %e, "applier stopped")) else {
+                        return;
+                    };
+                    self = me;
+                    match applied {
+                        Ok(()) => self.snapshot_if_due().await,
+                        failed => failed,
                     }
                 }
                 msg => self.handle(msg).await,

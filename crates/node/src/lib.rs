@@ -47,9 +47,10 @@
 //!   [`NodeConfig::snapshot_entries`], [`NodeConfig::snapshot_bytes`]) or on
 //!   request, writing them straight to a snapshot file (never one buffer) on
 //!   the runtime's blocking pool. A long batch (a restart's replay) is
-//!   applied on the blocking pool too, beside the core. It is a task, not a thread, because waking
-//!   a parked thread costs tens of microseconds on a virtual machine and a
-//!   commit would pay it twice (core → applier → proposer).
+//!   applied on the blocking pool too, beside the core. It is a task, not a
+//!   thread, because waking a parked thread costs tens of microseconds on a
+//!   virtual machine and a commit would pay it twice (core → applier →
+//!   proposer).
 //! * **Reads** run on the reader's own task, under the read lock, once the
 //!   published applied index reaches their read index: a read costs no trip
 //!   to the applier.

@@ -99,14 +99,14 @@ impl Node {
     }
 
     pub fn terminate(&mut self) {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
         if let Some(mut child) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
             let _ = child.wait();
         }
     }
 
     /// Sends the process `signal` (SIGSTOP and SIGCONT pause and resume it).
+    /// Until it is waited for, the child's pid is ours: the call cannot miss.
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
         if let Some(child) = &self.child {
             let pid = nix::unistd::Pid::from_raw(child.id() as i32);
