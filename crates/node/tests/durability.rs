@@ -93,6 +93,9 @@ impl Fs for GatedFs {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         StdFs.sync_dir(dir)
     }
+    fn salt_seed(&self) -> u32 {
+        StdFs.salt_seed()
+    }
 }
 
 async fn leader_of(nodes: &BTreeMap<NodeId, Node<Counter>>) -> NodeId {

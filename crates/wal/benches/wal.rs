@@ -6,7 +6,11 @@
 //! preallocated segments is compared with), WAL appends
 //! of 256-byte entries in batches of 1, 16, 256 (and 4096) per sync, both
 //! through `Wal` directly and through the `WalWriter` thread with batches
-//! submitted ahead (encoding overlapping the previous sync), group commit of
+//! submitted ahead (encoding overlapping the previous sync), each in the
+//! steady state of a Raft node (a snapshot installed every
+//! `WAL_BENCH_COMPACT_MB`, so compaction frees segments that later ones
+//! reuse) and, directly, on a log that only grows (every segment a new,
+//! zero-filled file), group commit of
 //! single-entry submissions, append throughput on a fresh log against a long
 //! one, and recovery time against reading the files.
 //!
@@ -28,7 +32,10 @@
 //! * `WAL_BENCH_PREALLOCATION` — `background` (the default), `inline` or
 //!   `off`: how the WAL prepares its segments ([`Preallocation`]);
 //! * `WAL_BENCH_RECOVERY_MB` — size of the log to recover (default 64; 1024
-//!   for the 1 GiB figure).
+//!   for the 1 GiB figure);
+//! * `WAL_BENCH_COMPACT_MB` — in the steady-state sides, a snapshot is
+//!   installed (compacting the log below it) every this many MiB of
+//!   appends (default: two segments).
 #![allow(clippy::unwrap_used)]
 
 use std::fs::File;
@@ -37,12 +44,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use raft::{Entry, EntryPayload, Storage};
+use raft::{Entry, EntryPayload, Index, SnapshotMeta, Storage};
 use wal::{Op, Preallocation, Wal, WalOptions, WalWriter, WriterOptions};
 
 const ENTRY_PAYLOAD_BYTES: usize = 256;
 /// The encoded size of one such entry.
-const RECORD_BYTES: usize = ENTRY_PAYLOAD_BYTES + 25;
+const RECORD_BYTES: usize = ENTRY_PAYLOAD_BYTES + 29;
 /// Batch sizes measured by default; `WAL_BENCH_BATCHES=1,65536` picks others
 /// (65536 entries = 18 MB per sync, the size of the sequential workload's).
 const BATCHES: [u64; 4] = [1, 16, 256, 4096];
@@ -72,6 +79,59 @@ fn options() -> WalOptions {
 fn entry(index: u64) -> Entry {
     static PAYLOAD: [u8; ENTRY_PAYLOAD_BYTES] = [7; ENTRY_PAYLOAD_BYTES];
     Entry { term: 1, index, payload: EntryPayload::Command(Bytes::from_static(&PAYLOAD)) }
+}
+
+/// Bytes of appends between two snapshots in the steady-state sides.
+fn compact_every() -> u64 {
+    env_u64("WAL_BENCH_COMPACT_MB", 2 * (options().segment_bytes_max >> 20)) << 20
+}
+
+/// A log kept at the steady state of a Raft node: every [`compact_every`]
+/// bytes appended, a (tiny) snapshot of everything durable is installed,
+/// which removes the segments below it for reuse.
+#[derive(Default)]
+struct Compactor {
+    since: u64,
+}
+
+impl Compactor {
+    /// Counts `bytes` appended; whether a snapshot is due.
+    fn due(&mut self, bytes: u64) -> bool {
+        self.since += bytes;
+        let due = self.since >= compact_every();
+        if due {
+            self.since = 0;
+        }
+        due
+    }
+}
+
+/// Entries per batch while a steady-state side warms up.
+const WARM_UP_BATCH: u64 = 4096;
+
+/// How much is appended (and compacted) before a steady-state side is
+/// measured: enough that compaction has removed segments for reuse and
+/// the writes go into them, as in a node that has run for a while.
+fn warm_up_bytes() -> u64 {
+    3 * compact_every().max(options().segment_bytes_max)
+}
+
+/// Appends `batch` entries from `*next` directly, syncs, and installs a
+/// snapshot when one is due.
+fn append_steady(wal: &mut Wal, next: &mut u64, batch: u64, compactor: &mut Compactor) {
+    let entries: Vec<Entry> = (*next..*next + batch).map(entry).collect();
+    wal.append(&entries).unwrap();
+    let (last, _) = wal.sync().unwrap();
+    *next += batch;
+    if compactor.due(batch * RECORD_BYTES as u64) {
+        let mut w = wal.begin_snapshot(snapshot_meta(last)).unwrap();
+        w.write(b"bench").unwrap();
+        wal.install_snapshot(w.finish().unwrap()).unwrap();
+    }
+}
+
+fn snapshot_meta(index: Index) -> SnapshotMeta {
+    SnapshotMeta { index, term: 1, ..Default::default() }
 }
 
 /// One side of a paired measurement: operations, bytes and time spent.
@@ -182,6 +242,8 @@ struct Paired {
     raw_same: Side,
     raw_seq: Side,
     raw_seq_pre: Side,
+    /// The direct path on a log that only grows.
+    wal_growing: Side,
     wal: Side,
     writer: Side,
 }
@@ -195,6 +257,7 @@ struct Pipelined {
     batch: u64,
     in_flight: usize,
     waiting: std::collections::VecDeque<u64>,
+    compactor: Compactor,
 }
 
 impl Pipelined {
@@ -203,7 +266,37 @@ impl Pipelined {
         // The first segment is prepared before the measurement starts.
         wal.wait_for_preparation();
         let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
-        Pipelined { writer, next: 1, batch, in_flight: in_flight.max(1), waiting: Default::default() }
+        Pipelined {
+            writer,
+            next: 1,
+            batch,
+            in_flight: in_flight.max(1),
+            waiting: Default::default(),
+            compactor: Compactor::default(),
+        }
+    }
+
+    /// Appends (compacting) until the log is in its steady state.
+    fn warm_up(&mut self) {
+        let (batch, mut ignored) = (self.batch, Side::default());
+        self.batch = WARM_UP_BATCH;
+        while self.next * (RECORD_BYTES as u64) < warm_up_bytes() {
+            self.fill();
+            self.complete_one(&mut ignored);
+        }
+        while !self.waiting.is_empty() {
+            self.complete_one(&mut ignored);
+        }
+        self.batch = batch;
+    }
+
+    /// Submits batches until `in_flight` are waiting.
+    fn fill(&mut self) {
+        while self.waiting.len() < self.in_flight {
+            let entries: Vec<Entry> = (self.next..self.next + self.batch).map(entry).collect();
+            self.next += self.batch;
+            self.waiting.push_back(self.writer.submit(Op::Append(entries)).unwrap());
+        }
     }
 
     /// Runs until `slice` has passed, then waits for everything submitted,
@@ -211,11 +304,7 @@ impl Pipelined {
     fn run_slice(&mut self, side: &mut Side, slice: Duration) {
         let start = Instant::now();
         while start.elapsed() < slice {
-            while self.waiting.len() < self.in_flight {
-                let entries: Vec<Entry> = (self.next..self.next + self.batch).map(entry).collect();
-                self.next += self.batch;
-                self.waiting.push_back(self.writer.submit(Op::Append(entries)).unwrap());
-            }
+            self.fill();
             self.complete_one(side);
         }
         while !self.waiting.is_empty() {
@@ -226,9 +315,14 @@ impl Pipelined {
 
     fn complete_one(&mut self, side: &mut Side) {
         if let Some(seq) = self.waiting.pop_front() {
-            self.writer.wait_durable(seq).unwrap();
+            let durable = self.writer.wait_durable(seq).unwrap();
             side.ops += 1;
             side.bytes += self.batch * ENTRY_PAYLOAD_BYTES as u64;
+            if self.compactor.due(self.batch * RECORD_BYTES as u64) {
+                let mut w = self.writer.begin_snapshot(snapshot_meta(durable.index)).unwrap();
+                w.write(b"bench").unwrap();
+                self.waiting.push_back(self.writer.submit(Op::InstallSnapshot(w.finish().unwrap())).unwrap());
+            }
         }
     }
 }
@@ -239,11 +333,17 @@ fn paired(dir: &Path, batch: u64, pre: &mut Prewritten) -> Paired {
     let mut raw_256 = RawAppender::growing(&dir.join("raw256"), ENTRY_PAYLOAD_BYTES, 1);
     let mut raw_same = RawAppender::growing(&dir.join("rawsame"), RECORD_BYTES * batch as usize, 1);
     let mut raw_seq = RawAppender::growing(&dir.join("rawseq"), 1 << 20, SEQ_OP_BYTES >> 20);
-    let wal_dir = dir.join("wal");
-    let mut wal = Wal::open(&wal_dir, options()).unwrap();
+    let mut wal = Wal::open(dir.join("wal"), options()).unwrap();
     wal.wait_for_preparation();
-    let mut next = 1;
+    let mut growing = Wal::open(dir.join("growing"), options()).unwrap();
+    growing.wait_for_preparation();
+    let (mut next, mut next_growing, mut compactor) = (1, 1, Compactor::default());
+    while next * (RECORD_BYTES as u64) < warm_up_bytes() {
+        append_steady(&mut wal, &mut next, WARM_UP_BATCH, &mut compactor);
+    }
     let mut pipelined = Pipelined::new(&dir.join("writer"), batch, env_u64("WAL_BENCH_IN_FLIGHT", 2) as usize);
+    pipelined.warm_up();
+    wal.wait_for_preparation();
     let mut p = Paired::default();
     let start = Instant::now();
     while start.elapsed() < total {
@@ -253,18 +353,24 @@ fn paired(dir: &Path, batch: u64, pre: &mut Prewritten) -> Paired {
         p.raw_seq.run_slice(slice, || raw_seq.op());
         p.raw_seq_pre.run_slice(slice, || pre.seq.op());
         p.wal.run_slice(slice, || {
-            let entries: Vec<Entry> = (next..next + batch).map(entry).collect();
-            wal.append(&entries).unwrap();
-            wal.sync().unwrap();
-            next += batch;
+            append_steady(&mut wal, &mut next, batch, &mut compactor);
+            batch * ENTRY_PAYLOAD_BYTES as u64
+        });
+        p.wal_growing.run_slice(slice, || {
+            let entries: Vec<Entry> = (next_growing..next_growing + batch).map(entry).collect();
+            growing.append(&entries).unwrap();
+            growing.sync().unwrap();
+            next_growing += batch;
             batch * ENTRY_PAYLOAD_BYTES as u64
         });
         // The next segment's zero-filling, started in the background by a
-        // rotation in this slice, is charged to the WAL's time, not left to
-        // slow the raw workloads that come next.
-        let settle = Instant::now();
-        wal.wait_for_preparation();
-        p.wal.secs += settle.elapsed().as_secs_f64();
+        // rotation in these slices, is charged to the WAL's time, not left
+        // to slow the raw workloads that come next.
+        for (w, side) in [(&mut wal, &mut p.wal), (&mut growing, &mut p.wal_growing)] {
+            let settle = Instant::now();
+            w.wait_for_preparation();
+            side.secs += settle.elapsed().as_secs_f64();
+        }
         pipelined.run_slice(&mut p.writer, slice);
     }
     pipelined.writer.shutdown().unwrap();
@@ -274,7 +380,7 @@ fn paired(dir: &Path, batch: u64, pre: &mut Prewritten) -> Paired {
 fn report(batch: u64, p: &Paired) {
     let entries = p.wal.rate() * batch as f64;
     println!(
-        "wal batch {batch:>4}: {entries:>9.0} entries/s {:>6.1} MB/s payload {:>6.0} syncs/s | raw 256 B+sync: growing {:>5.0}/s, pre-written {:>5.0}/s | {} B+sync (growing) {:>5.0}/s | seq: growing {:>4.0} MB/s, pre-written {:>4.0} MB/s",
+        "wal batch {batch:>4}, steady state: {entries:>9.0} entries/s {:>6.1} MB/s payload {:>6.0} syncs/s | raw 256 B+sync: growing {:>5.0}/s, pre-written {:>5.0}/s | {} B+sync (growing) {:>5.0}/s | seq: growing {:>4.0} MB/s, pre-written {:>4.0} MB/s",
         p.wal.mbs(),
         p.wal.rate(),
         p.raw_256.rate(),
@@ -294,6 +400,13 @@ fn report(batch: u64, p: &Paired) {
         100.0 * disk_mbs(&p.wal) / p.raw_seq_pre.mbs(),
         100.0 * p.wal.mbs() / p.raw_seq.mbs(),
         100.0 * disk_mbs(&p.wal) / p.raw_seq.mbs()
+    );
+    println!(
+        "      growing log (no compaction, every segment zero-filled): {:>9.0} entries/s {:>6.1} MB/s payload = {:.1}% / {:.1}% of pre-written sequential bandwidth",
+        p.wal_growing.rate() * batch as f64,
+        p.wal_growing.mbs(),
+        100.0 * p.wal_growing.mbs() / p.raw_seq_pre.mbs(),
+        100.0 * disk_mbs(&p.wal_growing) / p.raw_seq_pre.mbs(),
     );
     println!(
         "      writer thread, batches submitted ahead: {:>9.0} entries/s {:>6.1} MB/s payload ({:.1} MB/s written) = {:.1}% / {:.1}% of pre-written sequential bandwidth",
@@ -409,6 +522,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    assert_eq!(wal::record::entry_len(&entry(1)), RECORD_BYTES, "the record size the figures count");
     let root_dir = std::env::var("WAL_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir());
     let root = tempfile::tempdir_in(root_dir).unwrap();
     println!(

@@ -1,11 +1,14 @@
 //! [`EncodedEntries`]: entries whose records are encoded ahead of the write.
 //!
-//! A record does not depend on where it lands (the CRC covers only its own
-//! length, kind and payload), so the framing and checksum of a batch can be
-//! computed on the thread that submits it, while the writer thread is still
+//! A record depends on where it lands only through the salt of its segment
+//! (the CRC covers its length, salt, kind and payload), so the framing and
+//! checksum of a batch can be computed on the thread that submits it, with
+//! the salt of the segment being written, while the writer thread is still
 //! waiting for the previous batch's `fdatasync`. The writer then only copies
-//! the bytes into its buffer: for large batches that is most of its CPU work
-//! moved off the path between two syncs.
+//! the bytes into its buffer, or adopts the buffer as its own: for large
+//! batches that is most of its CPU work moved off the path between two
+//! syncs. A record that lands in another segment (a rotation came first) is
+//! encoded again by the writer.
 
 use raft::Entry;
 
@@ -17,24 +20,22 @@ pub struct EncodedEntries {
     entries: Vec<Entry>,
     /// The records of `entries`, back to back.
     bytes: Vec<u8>,
+    /// The salt they were encoded with.
+    salt: u32,
 }
 
 impl EncodedEntries {
-    /// Encodes the record of every entry (framing and CRC32C).
-    pub fn new(entries: Vec<Entry>) -> Self {
-        EncodedEntries::with_buffer(entries, Vec::new())
-    }
-
-    /// [`EncodedEntries::new`] into a recycled buffer (its contents are
-    /// dropped, its capacity reused: a large batch then costs no fresh
-    /// pages to fault in and zero).
-    pub(crate) fn with_buffer(entries: Vec<Entry>, mut bytes: Vec<u8>) -> Self {
+    /// Encodes the record of every entry (framing and CRC32C) with `salt`
+    /// into a recycled buffer (its contents are dropped, its capacity
+    /// reused: a large batch then costs no fresh pages to fault in and
+    /// zero). [`crate::Wal::encode`] picks the salt.
+    pub(crate) fn with_buffer(entries: Vec<Entry>, mut bytes: Vec<u8>, salt: u32) -> Self {
         bytes.clear();
         bytes.reserve(entries.iter().map(record::entry_len).sum());
         for e in &entries {
-            record::encode_entry(e, &mut bytes);
+            record::encode_entry(e, salt, &mut bytes);
         }
-        EncodedEntries { entries, bytes }
+        EncodedEntries { entries, bytes, salt }
     }
 
     /// The entries.
@@ -47,9 +48,9 @@ impl EncodedEntries {
         self.bytes.len()
     }
 
-    /// The entries and their records, back to back.
-    pub(crate) fn into_parts(self) -> (Vec<Entry>, Vec<u8>) {
-        (self.entries, self.bytes)
+    /// The entries, their records back to back, and the salt of those.
+    pub(crate) fn into_parts(self) -> (Vec<Entry>, Vec<u8>, u32) {
+        (self.entries, self.bytes, self.salt)
     }
 }
 
@@ -69,12 +70,12 @@ mod tests {
             Entry { term: 2, index: 3, payload: EntryPayload::Membership(Membership::new([1, 2, 3])) },
         ];
         let mut expected = Vec::new();
-        entries.iter().for_each(|e| record::encode_entry(e, &mut expected));
-        let batch = EncodedEntries::new(entries.clone());
+        entries.iter().for_each(|e| record::encode_entry(e, 7, &mut expected));
+        let batch = EncodedEntries::with_buffer(entries.clone(), Vec::new(), 7);
         assert_eq!((batch.entries(), batch.encoded_len()), (&entries[..], expected.len()));
-        assert_eq!(batch.into_parts(), (entries.clone(), expected.clone()));
+        assert_eq!(batch.into_parts(), (entries.clone(), expected.clone(), 7));
         // A recycled buffer's old contents never leak into the records.
-        let recycled = EncodedEntries::with_buffer(entries.clone(), vec![0xAA; 4096]);
-        assert_eq!(recycled.into_parts(), (entries, expected));
+        let recycled = EncodedEntries::with_buffer(entries.clone(), vec![0xAA; 4096], 7);
+        assert_eq!(recycled.into_parts(), (entries, expected, 7));
     }
 }

@@ -46,6 +46,11 @@ pub trait Fs: Send + Sync + std::fmt::Debug {
     fn remove(&self, path: &Path) -> io::Result<()>;
     /// `fsync` on the directory: makes creates, renames and removes in it durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// A value for a segment's salt (see [`crate::record::Framing`]):
+    /// unpredictable on a real disk, so no stored data (a client's value
+    /// holding a forged record) can be made to match a future salt, and
+    /// reproducible on the simulated one.
+    fn salt_seed(&self) -> u32;
 }
 
 /// The real file system.
@@ -118,6 +123,18 @@ impl Fs for StdFs {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         std::fs::File::open(dir)?.sync_all()
+    }
+
+    fn salt_seed(&self) -> u32 {
+        // std's hasher keys are random per process; the counter and the
+        // clock make each call differ.
+        use std::hash::{BuildHasher, Hasher};
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut h = std::hash::RandomState::new().build_hasher();
+        h.write_u64(CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+        let v = h.finish();
+        (v ^ (v >> 32)) as u32
     }
 }
 

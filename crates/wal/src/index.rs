@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use raft::{Entry, EntryPayload, HardState, Index, Membership, SnapshotMeta, Term};
 
 use crate::fs::FileRef;
-use crate::record::{self, Record};
+use crate::record::{self, Framing, Record};
 use crate::snapshot::SnapshotFile;
 
 /// One segment file as the index sees it.
@@ -27,6 +27,8 @@ pub(crate) struct SegmentIndex {
     pub offsets: Vec<u32>,
     /// The byte after the last record.
     pub end: u64,
+    /// How its records are framed (from its header).
+    pub framing: Framing,
 }
 
 impl SegmentIndex {
@@ -283,7 +285,7 @@ impl LogIndex {
         let mut out = Vec::with_capacity((hi - lo) as usize);
         let mut at = 0;
         while at < buf.len() {
-            match record::decode(&buf[at..]) {
+            match record::decode_with(&buf[at..], seg.framing) {
                 Ok((Record::Entry(e), n)) => {
                     out.push(e);
                     at += n;
@@ -330,6 +332,7 @@ mod tests {
             file: std::sync::Arc::new(NoFile),
             offsets: Vec::new(),
             end: 0,
+            framing: Framing::Salted(1),
         });
         let n: u64 = 1_000_000;
         for i in 1..=n {

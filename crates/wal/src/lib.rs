@@ -48,15 +48,18 @@
 //! DIR/hardstate                    term, vote, commit: two checksummed slots
 //! DIR/snap/00000000000000090000-00000000000000000003.snap   the snapshot (index-term)
 //! DIR/next-segment.tmp             the next segment, prepared ahead of need
+//! DIR/recycled-7.tmp               a segment removed from the log, kept for reuse
 //! DIR/**/*.tmp                     files being created; removed at open
 //! ```
 //!
 //! # Byte layout (all integers little-endian)
 //!
 //! **Record** — the unit of every file:
-//! `[len u32][crc32c u32][kind u8][payload]`, where `len` counts `kind` and
-//! `payload` (1 ..= 64 MiB) and the CRC32C (Castagnoli, hardware accelerated)
-//! covers the 4 `len` bytes, `kind` and `payload`. Kinds and payloads:
+//! `[len u32][crc32c u32][kind u8][payload]` (*plain*), or in a segment
+//! `[len u32][crc32c u32][salt u32][kind u8][payload]` (*salted*), where
+//! `len` counts `kind` and `payload` (1 ..= 64 MiB) and the CRC32C
+//! (Castagnoli, hardware accelerated) covers the 4 `len` bytes, the salt,
+//! `kind` and `payload`. Kinds and payloads:
 //!
 //! | kind | record            | payload |
 //! |------|-------------------|---------|
@@ -70,22 +73,40 @@
 //! `count u32` then `count` ids `u64` in ascending order.
 //!
 //! **Segment**: a 24-byte header — magic `"RKVWAL"`, format version `u8`
-//! (currently 2), a zero byte, `first_index u64`, `crc32c u32` of the 16
-//! bytes before it, four zero bytes — then entry records with consecutive
-//! indices starting at `first_index`, then zeros to the end of the file.
-//! The records end at the end of the file or at the first all-zero record
-//! header (8 zero bytes, or fewer zero bytes before the end of the file):
-//! no record has `len` 0, so zeros never read as one. Everything after
-//! that point must be zero.
+//! (currently 3), a zero byte, `first_index u64`, `salt u32`, `crc32c u32`
+//! of the 20 bytes before it — then salted entry records with consecutive
+//! indices starting at `first_index` and carrying the header's salt, then
+//! anything. The records end at the end of the file or at the first
+//! record header that does not hold the salt (zeros, or a record of an
+//! earlier use of the file). A record of the salt that fails its checksum
+//! is damage: a torn write if it is in the last segment and no valid
+//! record of the salt follows (cut there), corruption otherwise (refused,
+//! naming file and offset); so is a valid record of the salt anywhere
+//! after the end.
 //!
-//! *Version 2* (preallocated segments): a segment is written full of zeros
-//! to the segment size before its first record, so appends overwrite
+//! A segment is preallocated before its first record, so appends overwrite
 //! allocated blocks and `fdatasync` has no file size or allocation to write
 //! (on ext4 a write that grows a file makes `fdatasync` write the inode
-//! too). *Version 1* segments had no zero tail; they read the same under
-//! these rules and are still accepted. A reader of version 1 refuses a
-//! version 2 segment (the version byte) rather than taking its zero tail
-//! for damage.
+//! too): it is a file written full of zeros ahead of need, or — in the
+//! steady state, where snapshots compact the log — a segment that
+//! compaction removed, reused as it is ([`WalOptions::recycle_segments`]).
+//! Reuse writes nothing but the new header: the old records stay behind the
+//! new ones, and the salt, drawn at random for each use of a file and
+//! different from its last one, keeps them out of the log. A random salt
+//! (not a counter) cannot be foreseen, so no stored data, such as a
+//! client's value holding a forged record, can be made to read as a
+//! record of a later use; and it does not look like the small numbers that
+//! fill a segment, so the bytes at the end of the log match it by chance
+//! with odds of 2^-32.
+//!
+//! *Version 2* segments (plain records in a zero-filled file, ending at
+//! the first all-zero record header, and everything after it zero) and
+//! *version 1* ones (plain records to the end of the file) have the CRC of
+//! the header at bytes 16..20 covering the 16 bytes before it, then four
+//! zero bytes. They are still read; appends never go into one (the next
+//! append starts a version 3 segment), and compaction deletes them rather
+//! than reusing them. A reader of version 2 refuses a version 3 segment
+//! (the version byte) rather than taking an old use's records for damage.
 //!
 //! **Hard state** (`hardstate`): a kind-4 record at byte 0 (slot 0) and one
 //! at byte 512 (slot 1); the valid slot with the higher `seq` is current.
@@ -122,10 +143,12 @@
 //!   see [`EncodedEntries`]) on the caller's thread, so the writer thread
 //!   only copies them: the next batch is encoded while the previous one is
 //!   in its `fdatasync`. The bytes on disk are those [`Wal::append`] writes.
-//! * A new segment is prepared ahead of need ([`Preallocation`]; by
-//!   default on a helper thread, off the writer's path): created as
-//!   `next-segment.tmp`, zero-filled to the segment size, `fdatasync`ed.
-//!   When it becomes the active segment its header is written and synced,
+//! * A new segment is prepared ahead of need ([`Preallocation`]): a
+//!   segment compaction removed, kept under a temporary name
+//!   ([`WalOptions::recycle_segments`]), or else a file created as
+//!   `next-segment.tmp`, zero-filled to the segment size and `fdatasync`ed
+//!   (by default on a helper thread, off the writer's path). When it
+//!   becomes the active segment its header (with a new salt) is written and synced,
 //!   it is renamed to its segment name and the directory synced — all
 //!   before any record goes into it — and the next preparation starts. So
 //!   a segment appears only complete; the previous segment is complete
@@ -190,7 +213,8 @@
 //! up to [`WalOptions::cache_bytes_max`]; older reads go to the segments.
 //! Appending costs the same however long the log is. On disk every
 //! segment takes at least `segment_bytes_max` from its creation (it is
-//! preallocated), plus one prepared segment ahead. Recovery reads each
+//! preallocated), plus one prepared segment ahead and up to
+//! [`WalOptions::recycle_segments`] removed ones kept for reuse. Recovery reads each
 //! segment whole, verifying it while a helper thread reads the next one.
 //! A queued append holds its entries and their encoded records (about twice
 //! its size) until written; the [`WalWriter`] keeps up to two encoding

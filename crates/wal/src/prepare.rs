@@ -2,16 +2,22 @@
 //! thread, so that a rotation costs the writer only the new segment's
 //! header, a rename and two syncs — not zero-filling a whole segment.
 //!
-//! At most one preparation is in flight; it starts when the WAL opens and
-//! again right after each rotation took the prepared file.
+//! A segment that compaction removed is the best preparation: it is already
+//! allocated and written, and salted records need nothing cleared, so it is
+//! kept for reuse (up to [`WalOptions::recycle_segments`] of them) and taken
+//! before anything is zero-filled. At most one zero-filling is in flight; it
+//! starts when the WAL opens and after a rotation, unless a recycled file
+//! is waiting.
+//!
+//! [`WalOptions::recycle_segments`]: crate::WalOptions::recycle_segments
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::error::WalError;
-use crate::fs::{FileRef, Fs};
-use crate::segment::{PREPARED_NAME, PathError, prepare_segment};
+use crate::fs::Fs;
+use crate::segment::{PREPARED_NAME, PathError, Prepared, prepare_segment};
 
 /// How a [`crate::Wal`] prepares its next segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,11 +33,12 @@ pub enum Preallocation {
     /// and crash at every file operation.
     Inline,
     /// Not preallocated: a new segment holds only its header and grows with
-    /// every write (the format still reads the same).
+    /// every write (the format still reads the same), and removed segments
+    /// are deleted, not recycled.
     Off,
 }
 
-type Job = JoinHandle<Result<FileRef, PathError>>;
+type Job = JoinHandle<Result<Prepared, PathError>>;
 
 /// Owns the preparation of the next segment.
 #[derive(Debug)]
@@ -43,24 +50,29 @@ pub(crate) struct Preparer {
     /// The background preparation in flight, if any.
     job: Option<Job>,
     /// A finished preparation waited for by [`Preparer::settle`].
-    ready: Option<Result<FileRef, PathError>>,
+    ready: Option<Result<Prepared, PathError>>,
+    /// Segments removed from the log, kept for reuse, oldest first.
+    recycled: Vec<Prepared>,
 }
 
 impl Preparer {
     /// A preparer of segments of `zero_bytes`; in background mode it starts
     /// preparing the first one now.
     pub fn new(mode: Preallocation, fs: Arc<dyn Fs>, dir: &Path, zero_bytes: u64) -> Self {
-        let mut p = Preparer { mode, fs, dir: dir.to_path_buf(), zero_bytes, job: None, ready: None };
+        let mut p =
+            Preparer { mode, fs, dir: dir.to_path_buf(), zero_bytes, job: None, ready: None, recycled: Vec::new() };
         p.start();
         p
     }
 
-    /// Starts a background preparation unless one is in flight. If the
-    /// thread cannot be spawned the next [`Preparer::take`] prepares inline.
-    /// Call it only once the file [`Preparer::take`] returned has been
-    /// renamed away from [`PREPARED_NAME`], which the new one takes.
+    /// Starts a background preparation unless one is in flight, one is
+    /// ready, or a recycled file is waiting. If the thread cannot be
+    /// spawned the next [`Preparer::take`] prepares inline. Call it only
+    /// once the file [`Preparer::take`] returned has been renamed away from
+    /// its temporary name ([`PREPARED_NAME`] is the new one's).
     pub fn start(&mut self) {
-        if self.mode != Preallocation::Background || self.job.is_some() || self.ready.is_some() {
+        let idle = self.job.is_none() && self.ready.is_none() && self.recycled.is_empty();
+        if self.mode != Preallocation::Background || !idle {
             return;
         }
         let (fs, dir, bytes) = (self.fs.clone(), self.dir.clone(), self.zero_bytes);
@@ -69,9 +81,24 @@ impl Preparer {
         self.job = spawned.ok();
     }
 
-    /// The prepared file for a new segment (waiting for the background job,
-    /// or preparing it now), under [`PREPARED_NAME`].
-    pub fn take(&mut self) -> Result<FileRef, WalError> {
+    /// Whether a removed segment should be kept for reuse: preallocation
+    /// is on and fewer than `max` are kept.
+    pub fn wants_recycled(&self, max: usize) -> bool {
+        self.mode != Preallocation::Off && self.recycled.len() < max
+    }
+
+    /// Keeps a removed segment (already renamed away) for reuse.
+    pub fn keep_recycled(&mut self, prepared: Prepared) {
+        self.recycled.push(prepared);
+    }
+
+    /// The file for a new segment: a recycled one if any is kept, else the
+    /// zero-filled one (waiting for the background job, or preparing it
+    /// now).
+    pub fn take(&mut self) -> Result<Prepared, WalError> {
+        if !self.recycled.is_empty() {
+            return Ok(self.recycled.remove(0));
+        }
         let zero_bytes = if self.mode == Preallocation::Off { 0 } else { self.zero_bytes };
         let prepared = match (self.ready.take(), self.job.take()) {
             (Some(ready), _) => ready,
@@ -92,7 +119,7 @@ impl Preparer {
     }
 }
 
-fn join(job: Job, dir: &Path) -> Result<FileRef, PathError> {
+fn join(job: Job, dir: &Path) -> Result<Prepared, PathError> {
     job.join().unwrap_or_else(|_| Err((dir.join(PREPARED_NAME), std::io::Error::other("preparing thread panicked"))))
 }
 

@@ -1,7 +1,10 @@
-//! The record codec: `[len u32][crc32c u32][kind u8][payload]`, little-endian.
+//! The record codec: `[len u32][crc32c u32][kind u8][payload]`, little-endian,
+//! and in segments of format version 3 `[len u32][crc32c u32][salt u32][kind
+//! u8][payload]` (see [`Framing`]).
 //!
-//! `len` counts `kind` and `payload`; the CRC32C covers the `len` bytes, `kind`
-//! and `payload`, so a flipped length is caught like any other flip.
+//! `len` counts `kind` and `payload`; the CRC32C covers everything but
+//! itself (the `len` bytes, the salt if any, `kind` and `payload`), so a
+//! flipped length or salt is caught like any other flip.
 
 use std::collections::BTreeSet;
 
@@ -9,8 +12,10 @@ use bytes::Bytes;
 use raft::{Entry, EntryPayload, HardState, Index, Membership, SnapshotMeta, Term};
 use thiserror::Error;
 
-/// Bytes before `kind`: `len` and `crc`.
+/// Bytes before `kind` in a plain record: `len` and `crc`.
 pub const RECORD_HEADER_LEN: usize = 8;
+/// Bytes before `kind` in a salted record: `len`, `crc` and `salt`.
+pub const SALTED_HEADER_LEN: usize = RECORD_HEADER_LEN + 4;
 /// The largest `len` accepted (kind + payload): a bound on what one record
 /// may make the reader allocate.
 pub const RECORD_LEN_MAX: u32 = 64 << 20;
@@ -44,6 +49,47 @@ impl Kind {
     }
 }
 
+/// How the records of a file are framed.
+///
+/// A segment file is reused after compaction (recycled) without being
+/// cleared, so past its last record it may hold whole, valid records of an
+/// earlier use. Each use of a segment file has its own salt, written in its
+/// header and in every record (RocksDB's recyclable log format does the
+/// same with its log number): a record of an earlier use carries another
+/// salt, so recovery reads it as the end of the log rather than as a record
+/// or as damage, and a scan for valid records after damage only checksums
+/// the rare positions where the salt matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// `[len][crc][kind][payload]`: the hard-state and snapshot files, and
+    /// segments of format versions 1 and 2 (never recycled).
+    Plain,
+    /// `[len][crc][salt][kind][payload]`: segments of format version 3.
+    /// Never 0, so a zero-filled header never matches.
+    Salted(u32),
+}
+
+impl Framing {
+    /// Bytes before `kind`.
+    pub fn header_len(self) -> usize {
+        match self {
+            Framing::Plain => RECORD_HEADER_LEN,
+            Framing::Salted(_) => SALTED_HEADER_LEN,
+        }
+    }
+
+    /// Whether `rest` starts with a header of this framing's salt: always
+    /// for plain records; for salted ones, whether the salt field holds it
+    /// (a record of an earlier use of the file, zeros or the end of the
+    /// buffer do not).
+    pub fn salt_matches(self, rest: &[u8]) -> bool {
+        match self {
+            Framing::Plain => true,
+            Framing::Salted(salt) => rest.get(RECORD_HEADER_LEN..SALTED_HEADER_LEN) == Some(&salt.to_le_bytes()[..]),
+        }
+    }
+}
+
 /// A decoded record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
@@ -72,6 +118,10 @@ pub enum DecodeError {
     /// The checksum does not match.
     #[error("record checksum mismatch")]
     BadChecksum,
+    /// A salted record header without this use's salt: a record of an
+    /// earlier use of the file, zeros, or damage.
+    #[error("no record of this segment's salt")]
+    OtherSalt,
     /// The kind byte is unknown.
     #[error("unknown record kind {0}")]
     BadKind(u8),
@@ -80,9 +130,17 @@ pub enum DecodeError {
     BadPayload,
 }
 
-/// Appends the encoding of `entry` to `out`.
-pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) {
+/// Appends the salted record of `entry` (the only form a segment is written
+/// in) to `out`.
+pub fn encode_entry(entry: &Entry, salt: u32, out: &mut Vec<u8>) {
     let start = begin(out);
+    out.extend_from_slice(&salt.to_le_bytes());
+    put_entry(entry, out);
+    finish(out, start, SALTED_HEADER_LEN);
+}
+
+/// Appends the kind and payload of an entry's record.
+fn put_entry(entry: &Entry, out: &mut Vec<u8>) {
     let kind = match &entry.payload {
         EntryPayload::Noop => Kind::EntryNoop,
         EntryPayload::Command(_) => Kind::EntryCommand,
@@ -96,40 +154,46 @@ pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) {
         EntryPayload::Command(data) => out.extend_from_slice(data),
         EntryPayload::Membership(m) => put_membership(out, m),
     }
-    finish(out, start);
 }
 
-/// Appends the encoding of any record to `out`.
+/// Appends the plain encoding of any record to `out`.
 pub fn encode(record: &Record, out: &mut Vec<u8>) {
+    encode_with(record, Framing::Plain, out);
+}
+
+/// Appends the encoding of any record to `out` as `framing` frames it.
+pub fn encode_with(record: &Record, framing: Framing, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; RECORD_HEADER_LEN]);
+    if let Framing::Salted(salt) = framing {
+        out.extend_from_slice(&salt.to_le_bytes());
+    }
     match record {
-        Record::Entry(e) => encode_entry(e, out),
+        Record::Entry(e) => put_entry(e, out),
         Record::HardState { seq, hard_state } => {
-            let start = begin(out);
             out.push(Kind::HardState as u8);
             for v in [*seq, hard_state.term, hard_state.vote, hard_state.commit] {
                 put_u64(out, v);
             }
-            finish(out, start);
         }
         Record::SnapshotMeta(meta) => {
-            let start = begin(out);
             out.push(Kind::SnapshotMeta as u8);
             put_u64(out, meta.index);
             put_u64(out, meta.term);
             put_membership(out, &meta.membership);
-            finish(out, start);
         }
     }
+    finish(out, start, framing.header_len());
 }
 
-/// The encoded size of `entry`.
+/// The encoded size of `entry` as [`encode_entry`] writes it (salted).
 pub fn entry_len(entry: &Entry) -> usize {
     let body = match &entry.payload {
         EntryPayload::Noop => 0,
         EntryPayload::Command(d) => d.len(),
         EntryPayload::Membership(m) => 12 + 8 * (m.voters.len() + m.voters_outgoing.len() + m.learners.len()),
     };
-    RECORD_HEADER_LEN + 1 + 16 + body
+    SALTED_HEADER_LEN + 1 + 16 + body
 }
 
 fn begin(out: &mut Vec<u8>) -> usize {
@@ -138,16 +202,19 @@ fn begin(out: &mut Vec<u8>) -> usize {
     start
 }
 
-/// Fills in `len` and `crc` once the body is written.
-fn finish(out: &mut [u8], start: usize) {
-    let len = (out.len() - start - RECORD_HEADER_LEN) as u32;
+/// Fills in `len` and `crc` once the body is written (`header_len` bytes
+/// after `start`; a salt, if any, is already in place).
+fn finish(out: &mut [u8], start: usize, header_len: usize) {
+    let len = (out.len() - start - header_len) as u32;
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     let crc = checksum(&len.to_le_bytes(), &out[start + RECORD_HEADER_LEN..]);
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
-fn checksum(len: &[u8], body: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(len), body)
+/// The CRC32C of a record: its `len` bytes, then everything after the
+/// checksum field (salt, kind, payload).
+fn checksum(len: &[u8], rest: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(len), rest)
 }
 
 fn put_u64(out: &mut Vec<u8>, v: u64) {
@@ -172,20 +239,32 @@ pub struct Framed<'a> {
     pub len: usize,
 }
 
-/// Checks the record at the start of `buf` (length, checksum, kind) without
-/// decoding the payload.
+/// Checks the plain record at the start of `buf` (length, checksum, kind)
+/// without decoding the payload.
 pub fn frame(buf: &[u8]) -> Result<Framed<'_>, DecodeError> {
-    let header = buf.get(..RECORD_HEADER_LEN).ok_or(DecodeError::Incomplete)?;
+    frame_with(buf, Framing::Plain)
+}
+
+/// Checks the record at the start of `buf` as `framing` frames it: salt
+/// (reported as [`DecodeError::OtherSalt`] before anything else), length,
+/// checksum, kind.
+pub fn frame_with(buf: &[u8], framing: Framing) -> Result<Framed<'_>, DecodeError> {
+    let header_len = framing.header_len();
+    let header = buf.get(..header_len).ok_or(DecodeError::Incomplete)?;
+    if !framing.salt_matches(header) {
+        return Err(DecodeError::OtherSalt);
+    }
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     if len == 0 || len > RECORD_LEN_MAX {
         return Err(DecodeError::BadLength(len));
     }
-    let total = RECORD_HEADER_LEN + len as usize;
-    let body = buf.get(RECORD_HEADER_LEN..total).ok_or(DecodeError::Incomplete)?;
-    if checksum(&header[..4], body) != crc {
+    let total = header_len + len as usize;
+    let rest = buf.get(RECORD_HEADER_LEN..total).ok_or(DecodeError::Incomplete)?;
+    if checksum(&header[..4], rest) != crc {
         return Err(DecodeError::BadChecksum);
     }
+    let body = &buf[header_len..total];
     let kind = Kind::from_u8(body[0]).ok_or(DecodeError::BadKind(body[0]))?;
     Ok(Framed { kind, payload: &body[1..], len: total })
 }
@@ -229,9 +308,15 @@ impl Framed<'_> {
     }
 }
 
-/// Decodes the record at the start of `buf`; returns it and its length.
+/// Decodes the plain record at the start of `buf`; returns it and its length.
 pub fn decode(buf: &[u8]) -> Result<(Record, usize), DecodeError> {
-    let framed = frame(buf)?;
+    decode_with(buf, Framing::Plain)
+}
+
+/// Decodes the record at the start of `buf` as `framing` frames it; returns
+/// it and its length.
+pub fn decode_with(buf: &[u8], framing: Framing) -> Result<(Record, usize), DecodeError> {
+    let framed = frame_with(buf, framing)?;
     Ok((framed.decode()?, framed.len))
 }
 
@@ -323,7 +408,7 @@ mod tests {
             let mut buf = Vec::new();
             encode(&rec, &mut buf);
             if let Record::Entry(e) = &rec {
-                prop_assert_eq!(buf.len(), entry_len(e));
+                prop_assert_eq!(buf.len() + SALTED_HEADER_LEN - RECORD_HEADER_LEN, entry_len(e));
             }
             let len = buf.len();
             buf.extend_from_slice(&tail);
@@ -348,8 +433,54 @@ mod tests {
         }
     }
 
+    fn entry() -> impl Strategy<Value = Entry> {
+        record().prop_filter_map("an entry", |r| match r {
+            Record::Entry(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn salted_entries_round_trip_and_other_salts_do_not_read(e in entry(), salt in 1..u32::MAX, tail in proptest::collection::vec(any::<u8>(), 0..16)) {
+            let mut buf = Vec::new();
+            encode_entry(&e, salt, &mut buf);
+            prop_assert_eq!(buf.len(), entry_len(&e));
+            buf.extend_from_slice(&tail);
+            prop_assert_eq!(decode_with(&buf, Framing::Salted(salt)), Ok((Record::Entry(e), entry_len_of(&buf))));
+            prop_assert_eq!(decode_with(&buf, Framing::Salted(salt + 1)).map(|r| r.1), Err(DecodeError::OtherSalt));
+            prop_assert!(decode(&buf).is_err(), "a salted record is no plain one");
+        }
+
+        #[test]
+        fn any_flipped_bit_of_a_salted_record_is_caught(e in entry(), salt in 1..u32::MAX, bit in any::<usize>()) {
+            let mut buf = Vec::new();
+            encode_entry(&e, salt, &mut buf);
+            let bit = bit % (buf.len() * 8);
+            buf[bit / 8] ^= 1 << (bit % 8);
+            prop_assert!(decode_with(&buf, Framing::Salted(salt)).is_err());
+        }
+    }
+
+    /// The length a salted record's header gives it.
+    fn entry_len_of(buf: &[u8]) -> usize {
+        SALTED_HEADER_LEN + u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize
+    }
+
+    #[test]
+    fn the_salt_is_checksummed_too() {
+        // A record of an earlier use whose salt field was rewritten to the
+        // current salt (by damage) still does not read as a record.
+        let e = Entry { term: 1, index: 7, payload: EntryPayload::Noop };
+        let mut buf = Vec::new();
+        encode_entry(&e, 5, &mut buf);
+        buf[8..12].copy_from_slice(&6u32.to_le_bytes());
+        assert_eq!(decode_with(&buf, Framing::Salted(6)).map(|r| r.1), Err(DecodeError::BadChecksum));
+    }
+
     #[test]
     fn zeroes_are_not_a_record() {
+        assert_eq!(decode_with(&[0; 64], Framing::Salted(1)).map(|r| r.1), Err(DecodeError::OtherSalt));
         assert_eq!(decode(&[0; 64]).map(|r| r.1), Err(DecodeError::BadLength(0)));
     }
 }

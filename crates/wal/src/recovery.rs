@@ -9,7 +9,7 @@ use crate::error::OpenError;
 use crate::fs::{FileRef, Fs};
 use crate::hard_state::{HARD_STATE_FILE, HardStateFile};
 use crate::index::{LogIndex, SegmentIndex};
-use crate::record::{self, DecodeError, Framed, Kind, RECORD_HEADER_LEN, Record};
+use crate::record::{self, DecodeError, Framed, Framing, Kind, RECORD_HEADER_LEN, Record};
 use crate::segment::{SEGMENT_HEADER_LEN, TMP_SUFFIX, check_header, parse_segment_name};
 use crate::snapshot::{SNAPSHOT_DIR, SnapshotFile, open_snapshot, parse_snapshot_name};
 use crate::wal::{Active, Wal, WalOptions};
@@ -44,7 +44,12 @@ pub(crate) fn open(fs: Arc<dyn Fs>, dir: &Path, opts: WalOptions) -> Result<Wal,
     let segments = remove_covered(&*fs, dir, segments, index.snapshot.index)?;
     let replay = replay(&*fs, &segments, &mut index, opts.segment_bytes_max)?;
     reconcile_snapshot(&*fs, dir, &mut index, &replay)?;
-    let active = index.segments.back().map(|s| Active { file: s.file.clone(), path: s.path.clone(), len: s.end });
+    let active = index.segments.back().map(|s| Active {
+        file: s.file.clone(),
+        path: s.path.clone(),
+        len: s.end,
+        framing: s.framing,
+    });
     Ok(Wal::from_parts(fs, dir.to_path_buf(), opts, index, active, hard_state))
 }
 
@@ -197,15 +202,16 @@ fn replay_segment(
     index: &mut LogIndex,
     out: &mut Replay,
 ) -> Result<Index, OpenError> {
-    check_header(buf, first).map_err(|what| OpenError::corrupt(path, 0, what))?;
+    let framing = check_header(buf, first).map_err(|what| OpenError::corrupt(path, 0, what))?;
     let end = SEGMENT_HEADER_LEN as u64;
-    let seg = SegmentIndex { first, path: path.to_path_buf(), file, offsets: Vec::new(), end };
+    let seg = SegmentIndex { first, path: path.to_path_buf(), file, offsets: Vec::new(), end, framing };
     index.segments.push_back(seg);
-    let (next, damage) = scan_records(buf, first, index, out).map_err(|(at, w)| OpenError::corrupt(path, at, w))?;
+    let scanned = scan_records(buf, framing, first, index, out);
+    let (next, damage) = scanned.map_err(|(at, w)| OpenError::corrupt(path, at, w))?;
     let Some(d) = damage else {
         return Ok(next);
     };
-    match first_record_from(buf, d.found as usize) {
+    match first_record_from(buf, framing, d.found as usize) {
         None if last_segment => {
             cut_torn_tail(path, index, d.end, &d.what)?;
             Ok(next)
@@ -230,11 +236,13 @@ struct Damage {
 }
 
 /// Indexes the records of a segment's bytes until the end of the log in it
-/// (the end of the file, or a zero record header) or the first damage.
-/// Returns the next index and the damage, if any; fails on a record that
-/// checks but cannot be indexed.
+/// (the end of the file, or a header that is not of this segment: zeros,
+/// or in a salted segment another salt) or the first damage. Returns the
+/// next index and the damage, if any; fails on a record that checks but
+/// cannot be indexed.
 fn scan_records(
     buf: &[u8],
+    framing: Framing,
     first: Index,
     index: &mut LogIndex,
     out: &mut Replay,
@@ -242,10 +250,10 @@ fn scan_records(
     let mut at = SEGMENT_HEADER_LEN;
     let mut next = first;
     while at < buf.len() {
-        if is_end_of_log(&buf[at..]) {
-            return Ok((next, check_zero_tail(buf, at)));
+        if is_end_of_log(&buf[at..], framing) {
+            return Ok((next, check_tail(buf, framing, at)));
         }
-        let f = match record::frame(&buf[at..]) {
+        let f = match record::frame_with(&buf[at..], framing) {
             Ok(f) => f,
             Err(e) if may_be_torn(e) => {
                 return Ok((next, Some(Damage { end: at as u64, found: at as u64, what: e.to_string() })));
@@ -263,19 +271,36 @@ fn scan_records(
     Ok((next, None))
 }
 
-/// Whether a record header here is all zeros (or the zero bytes left are
-/// too few for one): the end of the log in a preallocated segment. No
-/// record has `len` 0, so a real record never starts like this.
-fn is_end_of_log(rest: &[u8]) -> bool {
-    rest.iter().take(RECORD_HEADER_LEN).all(|b| *b == 0)
+/// Whether the records end here. Plain: the record header is all zeros (or
+/// the zero bytes left are too few for one), the end of the log in a
+/// zero-filled segment; no record has `len` 0, so a real record never
+/// starts like this. Salted: the header does not hold the segment's salt
+/// (zeros of preallocation, a record of an earlier use of the file, or
+/// too few bytes left for a header).
+fn is_end_of_log(rest: &[u8], framing: Framing) -> bool {
+    match framing {
+        Framing::Plain => rest.iter().take(RECORD_HEADER_LEN).all(|b| *b == 0),
+        Framing::Salted(_) => !framing.salt_matches(rest),
+    }
 }
 
-/// Everything after the end of the log at `end` must be zero (the rest of
-/// the preallocation); a non-zero byte is damage — a torn write, or
-/// corruption if a valid record follows (see [`replay_segment`]).
-fn check_zero_tail(buf: &[u8], end: usize) -> Option<Damage> {
-    let found = end + buf[end..].iter().position(|b| *b != 0)?;
-    let what = format!("non-zero bytes after the end of the log (a zero record header at offset {end})");
+/// What follows the end of the log at `end` must not be a record of this
+/// segment. Plain: everything after it must be zero (the rest of the
+/// preallocation). Salted: anything may follow (zeros or an earlier use's
+/// records) except a valid record of this salt. Anything else is damage —
+/// a torn write, or corruption if a valid record follows (see
+/// [`replay_segment`]).
+fn check_tail(buf: &[u8], framing: Framing, end: usize) -> Option<Damage> {
+    let (found, what) = match framing {
+        Framing::Plain => {
+            let found = end + buf[end..].iter().position(|b| *b != 0)?;
+            (found, format!("non-zero bytes after the end of the log (a zero record header at offset {end})"))
+        }
+        Framing::Salted(_) => {
+            let found = first_record_from(buf, framing, end)?;
+            (found, format!("a record of this segment after the end of its log (at offset {end})"))
+        }
+    };
     Some(Damage { end: end as u64, found: found as u64, what })
 }
 
@@ -319,8 +344,21 @@ fn index_record(index: &mut LogIndex, f: Framed<'_>, idx: Index, term: Term, at:
 /// write is the last thing in the file: every write goes after a synced
 /// end, and what it leaves is a prefix of it, possibly with zeroed blocks
 /// at its end) but corruption: cutting there could drop synced records.
-fn first_record_from(buf: &[u8], from: usize) -> Option<usize> {
-    (from..buf.len()).find(|pos| !is_end_of_log(&buf[*pos..]) && record::frame(&buf[*pos..]).is_ok())
+///
+/// In a salted segment only positions holding the salt are checksummed, so
+/// the search costs about one pass over the bytes even through a recycled
+/// file's old records.
+fn first_record_from(buf: &[u8], framing: Framing, from: usize) -> Option<usize> {
+    let valid = |pos: &usize| record::frame_with(&buf[*pos..], framing).is_ok();
+    match framing {
+        Framing::Plain => (from..buf.len()).filter(|pos| !is_end_of_log(&buf[*pos..], framing)).find(valid),
+        Framing::Salted(salt) => {
+            // A record starts `RECORD_HEADER_LEN` bytes before its salt.
+            let (after, salt) = (buf.get(from + RECORD_HEADER_LEN..)?, salt.to_le_bytes());
+            let mut salts = memchr::memmem::find_iter(after, &salt).map(|at| from + at);
+            salts.find(valid)
+        }
+    }
 }
 
 fn cut_torn_tail(path: &Path, index: &mut LogIndex, at: u64, what: &str) -> Result<(), OpenError> {

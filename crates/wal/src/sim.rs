@@ -56,6 +56,9 @@ struct SimState {
     last_write: Option<LastWrite>,
     /// Seed for choosing how much of a torn write survives.
     torn_seed: u64,
+    /// Salts handed out ([`Fs::salt_seed`]); carried into crash images, so a
+    /// recovered WAL does not draw an earlier run's salts again.
+    salts: u64,
 }
 
 fn crashed() -> io::Error {
@@ -150,7 +153,13 @@ impl SimFs {
             write_into(&mut f.durable, w.offset, &torn);
             f.live = f.durable.clone();
         }
-        let state = SimState { files, live: s.durable.clone(), durable: s.durable.clone(), ..SimState::default() };
+        let state = SimState {
+            files,
+            live: s.durable.clone(),
+            durable: s.durable.clone(),
+            salts: s.salts,
+            ..SimState::default()
+        };
         SimFs { state: Arc::new(Mutex::new(state)) }
     }
 
@@ -242,6 +251,12 @@ impl File for SimHandle {
 }
 
 impl Fs for SimFs {
+    fn salt_seed(&self) -> u32 {
+        let mut s = self.lock();
+        s.salts += 1;
+        splitmix(s.salts) as u32
+    }
+
     fn create_dir_all(&self, _dir: &Path) -> io::Result<()> {
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! [`LogIndex`] in step.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use raft::{Entry, HardState, Index, SnapshotMeta, Term};
@@ -13,8 +14,8 @@ use crate::fs::{FileRef, Fs};
 use crate::hard_state::HardStateFile;
 use crate::index::{LogIndex, Removal, SegmentIndex};
 use crate::prepare::{Preallocation, Preparer};
-use crate::record::{self, RECORD_HEADER_LEN, RECORD_LEN_MAX};
-use crate::segment::{SEGMENT_HEADER_LEN, activate_segment};
+use crate::record::{self, Framing, RECORD_LEN_MAX, SALTED_HEADER_LEN};
+use crate::segment::{SEGMENT_HEADER_LEN, activate_segment, recycle_segment, recycled_name};
 use crate::snapshot::{SNAPSHOT_DIR, SnapshotFile, SnapshotWriter, parse_snapshot_name};
 use crate::storage::WalStorage;
 
@@ -36,11 +37,24 @@ pub struct WalOptions {
     /// How new segments are prepared: by default zero-filled to
     /// `segment_bytes_max` on a helper thread ahead of need.
     pub preallocation: Preallocation,
+    /// How many segments removed from the log (by compaction, a snapshot
+    /// or conflict repair) are kept, renamed, to become later segments
+    /// instead of zero-filling new files: a recycled file is already
+    /// allocated and written, so it costs a rotation nothing but its
+    /// header. Their disk space is held until they are used (or the WAL
+    /// reopens, which removes them). 0 deletes removed segments; so does
+    /// [`Preallocation::Off`].
+    pub recycle_segments: usize,
 }
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { segment_bytes_max: 64 << 20, cache_bytes_max: 16 << 20, preallocation: Preallocation::Background }
+        WalOptions {
+            segment_bytes_max: 64 << 20,
+            cache_bytes_max: 16 << 20,
+            preallocation: Preallocation::Background,
+            recycle_segments: 2,
+        }
     }
 }
 
@@ -51,6 +65,26 @@ pub(crate) struct Active {
     pub path: PathBuf,
     /// Bytes written to the file (the buffer goes after them).
     pub len: u64,
+    /// How its records are framed: appends go only into a salted one (a
+    /// segment of an older format is closed before the first append).
+    pub framing: Framing,
+}
+
+/// The salt of the segment being appended to, published for threads that
+/// encode records ahead of the write ([`crate::WalWriter::submit`]). A stale
+/// value costs only a second encoding (see [`Wal::append_encoded`]).
+#[derive(Clone, Debug)]
+pub(crate) struct SaltHint(Arc<AtomicU32>);
+
+impl SaltHint {
+    /// The salt to encode with now.
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, salt: u32) {
+        self.0.store(salt, Ordering::Relaxed);
+    }
 }
 
 /// The write side of the WAL of one node.
@@ -70,6 +104,10 @@ pub struct Wal {
     pub(crate) hard_state: HardStateFile,
     /// Prepares the segment the next rotation starts.
     preparer: Preparer,
+    /// The active segment's salt, for encoding ahead.
+    salt_hint: SaltHint,
+    /// Files recycled since open (numbering their temporary names).
+    recycled: u64,
     buf: Vec<u8>,
     /// A buffer given up by [`Wal::append_encoded`], for the caller to
     /// recycle ([`Wal::take_spare_buffer`]).
@@ -106,8 +144,13 @@ impl Wal {
         let snapshot_index = index.snapshot.index;
         let zero_bytes = opts.segment_bytes_max.min(u64::from(u32::MAX));
         let preparer = Preparer::new(opts.preallocation, fs.clone(), &dir, zero_bytes);
+        // With no salted segment to write yet, 0: matches none, so records
+        // encoded ahead are encoded again once the segment exists.
+        let salt = active.as_ref().and_then(|a| salted(a.framing)).unwrap_or(0);
         Wal {
             preparer,
+            salt_hint: SaltHint(Arc::new(AtomicU32::new(salt))),
+            recycled: 0,
             fs,
             dir,
             opts,
@@ -130,6 +173,16 @@ impl Wal {
     /// disk work to the WAL rather than to whatever runs beside it.
     pub fn wait_for_preparation(&mut self) {
         self.preparer.settle();
+    }
+
+    /// Encodes the records of `entries` for [`Wal::append_encoded`], with
+    /// the salt of the segment being written (on any thread).
+    pub fn encode(&self, entries: Vec<Entry>) -> EncodedEntries {
+        EncodedEntries::with_buffer(entries, Vec::new(), self.salt_hint.get())
+    }
+
+    pub(crate) fn salt_hint(&self) -> SaltHint {
+        self.salt_hint.clone()
     }
 
     /// A read handle implementing [`raft::Storage`].
@@ -181,19 +234,21 @@ impl Wal {
     }
 
     /// [`Wal::append`] of entries whose records were encoded beforehand
-    /// (on another thread): the records are copied into the write buffer
-    /// as they are, byte for byte what `append` would have written.
+    /// (on another thread, see [`Wal::encode`]): the records are taken as
+    /// they are, byte for byte what `append` would have written, where they
+    /// carry the salt of the segment they land in, and encoded again where
+    /// not (a rotation came between encoding and writing).
     pub fn append_encoded(&mut self, batch: EncodedEntries) -> Result<(), WalError> {
         self.check()?;
-        let (entries, bytes) = batch.into_parts();
-        let (entries, bytes) = match self.adopt(entries, bytes) {
+        let (entries, bytes, salt) = batch.into_parts();
+        let (entries, bytes) = match self.adopt(entries, bytes, salt) {
             Ok(()) => return Ok(()),
             Err(back) => back,
         };
         let mut at = 0;
         for e in entries {
             let len = record::entry_len(&e);
-            let rec = bytes.get(at..at + len);
+            let rec = bytes.get(at..at + len).map(|rec| (rec, salt));
             at += len;
             if e.index > self.snapshot_index {
                 let r = self.append_one(e, rec);
@@ -215,10 +270,13 @@ impl Wal {
     /// buffered yet, the entries continue the log and all fit in the active
     /// segment, so their encoded records become the write buffer as they
     /// are. Anything else is handed back for the entry-by-entry path.
-    fn adopt(&mut self, entries: Vec<Entry>, bytes: Vec<u8>) -> Result<(), (Vec<Entry>, Vec<u8>)> {
+    fn adopt(&mut self, entries: Vec<Entry>, bytes: Vec<u8>, salt: u32) -> Result<(), (Vec<Entry>, Vec<u8>)> {
         let (Some(a), Some(first), Some(last)) = (&self.active, entries.first(), entries.last()) else {
             return Err((entries, bytes));
         };
+        if a.framing != Framing::Salted(salt) {
+            return Err((entries, bytes));
+        }
         let max = self.opts.segment_bytes_max.min(u64::from(u32::MAX));
         let continues = first.index == self.last.0 + 1 && first.index > self.snapshot_index;
         let in_sequence = entries.windows(2).all(|w| w[1].index == w[0].index + 1);
@@ -228,7 +286,7 @@ impl Wal {
         }
         let lens: Vec<usize> = entries.iter().map(record::entry_len).collect();
         let whole = lens.iter().sum::<usize>() == bytes.len();
-        if !whole || lens.iter().any(|l| l - RECORD_HEADER_LEN > RECORD_LEN_MAX as usize) {
+        if !whole || lens.iter().any(|l| l - SALTED_HEADER_LEN > RECORD_LEN_MAX as usize) {
             return Err((entries, bytes));
         }
         let mut offset = a.len;
@@ -242,8 +300,9 @@ impl Wal {
     }
 
     /// Buffers the record of `e`: `encoded` if given (it must be the
-    /// record of `e`), else encoded here.
-    fn append_one(&mut self, e: Entry, encoded: Option<&[u8]>) -> Result<(), WalError> {
+    /// record of `e`, with the salt given beside it) and of the active
+    /// segment's salt, else encoded here.
+    fn append_one(&mut self, e: Entry, encoded: Option<(&[u8], u32)>) -> Result<(), WalError> {
         if e.index <= self.last.0 {
             self.truncate_from(e.index)?;
         }
@@ -251,17 +310,17 @@ impl Wal {
             return Err(WalError::Hole { last: self.last.0, got: e.index });
         }
         let len = record::entry_len(&e);
-        if len - RECORD_HEADER_LEN > RECORD_LEN_MAX as usize {
+        if len - SALTED_HEADER_LEN > RECORD_LEN_MAX as usize {
             return Err(WalError::TooLarge { index: e.index, len });
         }
-        let active = self.make_room(len)?;
+        let (active, salt) = self.make_room(len)?;
         let offset = (active + self.buf.len() as u64) as u32;
         match encoded {
-            Some(rec) => {
+            Some((rec, with)) if with == salt => {
                 debug_assert_eq!(rec.len(), len, "an encoded record of the wrong length");
                 self.buf.extend_from_slice(rec);
             }
-            None => record::encode_entry(&e, &mut self.buf),
+            _ => record::encode_entry(&e, salt, &mut self.buf),
         }
         self.last = (e.index, e.term);
         self.pending.push((e, offset));
@@ -269,12 +328,14 @@ impl Wal {
     }
 
     /// Makes sure the active segment can take `len` more bytes, starting a
-    /// new one if not. Returns the active segment's written length.
-    fn make_room(&mut self, len: usize) -> Result<u64, WalError> {
+    /// new one if not. Returns the active segment's written length and
+    /// salt.
+    fn make_room(&mut self, len: usize) -> Result<(u64, u32), WalError> {
         if let Some(a) = &self.active
+            && let Some(salt) = salted(a.framing)
             && self.fits(a.len + self.buf.len() as u64, len as u64)
         {
-            return Ok(a.len);
+            return Ok((a.len, salt));
         }
         // Seal the old segment first: only the last segment may end torn.
         // With nothing buffered it is sealed already: every write to it was
@@ -284,19 +345,23 @@ impl Wal {
         }
         let first = self.last.0 + 1;
         let prepared = self.preparer.take()?;
+        let salt = prepared.salt;
         let (file, path) = activate_segment(&*self.fs, &self.dir, prepared, first)
             .map_err(|(p, e)| WalError::io("create segment", p, e))?;
         self.preparer.start();
+        let framing = Framing::Salted(salt);
         let seg = SegmentIndex {
             first,
             path: path.clone(),
             file: file.clone(),
             offsets: Vec::new(),
             end: SEGMENT_HEADER_LEN as u64,
+            framing,
         };
         wr(&self.index).segments.push_back(seg);
-        self.active = Some(Active { file, path, len: SEGMENT_HEADER_LEN as u64 });
-        Ok(SEGMENT_HEADER_LEN as u64)
+        self.active = Some(Active { file, path, len: SEGMENT_HEADER_LEN as u64, framing });
+        self.salt_hint.set(salt);
+        Ok((SEGMENT_HEADER_LEN as u64, salt))
     }
 
     /// Whether `len` more bytes go into the active segment, `used` bytes
@@ -428,11 +493,13 @@ impl Wal {
         Ok(())
     }
 
-    /// Deletes the segments of `removal`. With `each_durable`, each removal
-    /// is made durable before the next, so a crash leaves a contiguous log.
-    fn carry_out(&self, removal: &Removal, each_durable: bool) -> Result<(), WalError> {
+    /// Takes the segments of `removal` out of the log: each is kept for
+    /// reuse (renamed, see [`WalOptions::recycle_segments`]) or deleted.
+    /// With `each_durable`, each removal is made durable before the next,
+    /// so a crash leaves a contiguous log.
+    fn carry_out(&mut self, removal: &Removal, each_durable: bool) -> Result<(), WalError> {
         for seg in &removal.segments {
-            self.fs.remove(&seg.path).map_err(|e| WalError::io("remove", &seg.path, e))?;
+            self.remove_segment(seg)?;
             if each_durable {
                 self.sync_dir()?;
             }
@@ -443,14 +510,36 @@ impl Wal {
         Ok(())
     }
 
+    /// Renames `seg` for reuse if it is salted and fewer than
+    /// [`WalOptions::recycle_segments`] are kept; deletes it otherwise.
+    fn remove_segment(&mut self, seg: &SegmentIndex) -> Result<(), WalError> {
+        let salt = salted(seg.framing).filter(|_| self.preparer.wants_recycled(self.opts.recycle_segments));
+        let Some(salt) = salt else {
+            return self.fs.remove(&seg.path).map_err(|e| WalError::io("remove", &seg.path, e));
+        };
+        self.recycled += 1;
+        let to = self.dir.join(recycled_name(self.recycled));
+        let kept = recycle_segment(&*self.fs, seg.file.clone(), &seg.path, salt, to)
+            .map_err(|(p, e)| WalError::io("recycle segment", p, e))?;
+        self.preparer.keep_recycled(kept);
+        Ok(())
+    }
+
     fn sync_dir(&self) -> Result<(), WalError> {
         self.fs.sync_dir(&self.dir).map_err(|e| WalError::io("fsync dir", &self.dir, e))
     }
 
     /// Points the active segment at the index's last segment, if any.
     fn reset_active(&mut self) {
-        self.active =
-            rd(&self.index).segments.back().map(|s| Active { file: s.file.clone(), path: s.path.clone(), len: s.end });
+        self.active = rd(&self.index).segments.back().map(|s| Active {
+            file: s.file.clone(),
+            path: s.path.clone(),
+            len: s.end,
+            framing: s.framing,
+        });
+        if let Some(salt) = self.active.as_ref().and_then(|a| salted(a.framing)) {
+            self.salt_hint.set(salt);
+        }
     }
 
     /// Makes the finished snapshot `snap` the current one: the log it covers
@@ -515,6 +604,14 @@ impl Wal {
         self.carry_out(&removal, false)?;
         self.reset_active();
         Ok(())
+    }
+}
+
+/// The salt of a salted framing.
+fn salted(framing: Framing) -> Option<u32> {
+    match framing {
+        Framing::Salted(salt) => Some(salt),
+        Framing::Plain => None,
     }
 }
 

@@ -18,7 +18,7 @@ use crate::encoded::EncodedEntries;
 use crate::error::WalError;
 use crate::snapshot::{SnapshotFile, SnapshotWriter};
 use crate::storage::WalStorage;
-use crate::wal::Wal;
+use crate::wal::{SaltHint, Wal};
 
 /// One write operation, as the runtime's persist actions ask for them.
 #[derive(Debug)]
@@ -42,11 +42,11 @@ enum Queued {
 }
 
 impl Queued {
-    fn new(op: Op, shared: &Shared) -> Self {
+    fn new(op: Op, shared: &Shared, salt: &SaltHint) -> Self {
         match op {
             Op::Append(entries) => {
                 let buf = lock(&shared.buffers).pop().unwrap_or_default();
-                Queued::Append(EncodedEntries::with_buffer(entries, buf))
+                Queued::Append(EncodedEntries::with_buffer(entries, buf, salt.get()))
             }
             other => Queued::Other(other),
         }
@@ -164,6 +164,8 @@ pub struct WalWriter {
     snapshot_dir: std::path::PathBuf,
     fs: Arc<dyn crate::fs::Fs>,
     opts: WriterOptions,
+    /// The salt of the segment being written, to encode appends with.
+    salt: SaltHint,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -181,13 +183,14 @@ impl WalWriter {
         let (index, term) = wal.last();
         lock(&shared.progress).durable = Durable { seq: 0, index, term };
         let storage = wal.storage();
+        let salt = wal.salt_hint();
         let (snapshot_dir, fs) = (wal.snapshot_dir(), wal.fs.clone());
         let s = shared.clone();
         let batch_bytes_max = opts.batch_bytes_max;
         let thread = std::thread::Builder::new()
             .name("wal-writer".into())
             .spawn(move || run(wal, &s, batch_bytes_max, on_durable))?;
-        Ok(WalWriter { shared, storage, snapshot_dir, fs, opts, thread: Some(thread) })
+        Ok(WalWriter { shared, storage, snapshot_dir, fs, opts, salt, thread: Some(thread) })
     }
 
     /// Queues `op`; returns its sequence number. Blocks while the queue is full.
@@ -196,7 +199,7 @@ impl WalWriter {
     /// thread, before the queue is locked: the writer thread only copies
     /// them, so encoding the next batch overlaps the previous `fdatasync`.
     pub fn submit(&self, op: Op) -> Result<u64, WalError> {
-        let op = Queued::new(op, &self.shared);
+        let op = Queued::new(op, &self.shared, &self.salt);
         let mut q = lock(&self.shared.queue);
         while q.ops.len() >= self.opts.queue_ops_max && !q.closed {
             q = Queue::wait(&self.shared.queue_cv, q);

@@ -114,7 +114,7 @@ fn apply_model(m: &mut Model, step: &Step) {
 fn run_step(wal: &mut Wal, step: &Step) -> Result<(), String> {
     let r = match step {
         Step::Append(entries, false) => wal.append(entries),
-        Step::Append(entries, true) => wal.append_encoded(wal::EncodedEntries::new(entries.clone())),
+        Step::Append(entries, true) => wal.append_encoded(wal.encode(entries.clone())),
         Step::HardState(hs) => wal.set_hard_state(*hs),
         Step::Sync => wal.sync().map(|_| ()),
         Step::Compact(i) => wal.compact(*i),

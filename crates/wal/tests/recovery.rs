@@ -33,6 +33,19 @@ fn offset_of(first: u64, index: u64) -> u64 {
     SEGMENT_HEADER_LEN as u64 + (first..index).map(|i| entry_len(&cmd(i, 1)) as u64).sum::<u64>()
 }
 
+/// How the records of the segment at `path` are framed (its salt).
+fn framing_of(fs: &SimFs, path: &std::path::Path) -> wal::record::Framing {
+    wal::segment::check_header(&fs.read_file(path).unwrap(), first_of(path)).unwrap()
+}
+
+/// The salt of the segment at `path`.
+fn salt_of(fs: &SimFs, path: &std::path::Path) -> u32 {
+    match framing_of(fs, path) {
+        wal::record::Framing::Salted(salt) => salt,
+        plain => panic!("{} is {plain:?}", path.display()),
+    }
+}
+
 fn corrupt_at(err: OpenError) -> (PathBuf, u64, String) {
     match err {
         OpenError::Corrupt { path, offset, what } => (path, offset, what),
@@ -108,7 +121,7 @@ fn a_gap_at_the_very_end_is_refused_not_cut() {
     let last = segments(&fs).pop().unwrap();
     let at = offset_of(first_of(&last), 31);
     let mut rec = Vec::new();
-    wal::record::encode_entry(&cmd(32, 1), &mut rec);
+    wal::record::encode_entry(&cmd(32, 1), salt_of(&fs, &last), &mut rec);
     put_at(&fs, &last, at, &rec);
     let (path, offset, what) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
     assert_eq!((path, offset), (last, at));
@@ -122,7 +135,7 @@ fn a_whole_record_of_another_kind_at_the_end_is_refused() {
     let at = offset_of(first_of(&last), 31);
     let hs = wal::record::Record::HardState { seq: 9, hard_state: HardState { term: 1, vote: 1, commit: 1 } };
     let mut rec = Vec::new();
-    wal::record::encode(&hs, &mut rec);
+    wal::record::encode_with(&hs, framing_of(&fs, &last), &mut rec);
     put_at(&fs, &last, at, &rec);
     let (path, offset, what) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
     assert_eq!((path, offset), (last, at));
@@ -402,26 +415,30 @@ fn a_new_segment_is_zero_filled_to_the_segment_size() {
 }
 
 #[test]
-fn garbage_in_the_zero_tail_of_the_last_segment_is_cut() {
-    // A torn write may leave bytes that are no record (here far past the
-    // end, behind zeros): with no valid record after them, a torn tail.
+fn bytes_after_the_end_that_are_no_record_of_this_segment_are_ignored() {
+    // What follows the records of a salted segment may be anything but a
+    // record of its salt: zeros, an earlier use's records, or the start of
+    // a torn write that did not reach the salt. Nothing is cut; the next
+    // append overwrites it.
     let (fs, seg) = roomy_disk_with(10);
     let end = offset_of(1, 11);
-    put_at(&fs, &seg, end + 700, &[0xde, 0xad, 0xbe, 0xef, 1, 2, 3]);
-    let logs = capture_logs(|| open_sim(&fs, roomy()).map(|_| ()).unwrap());
-    assert!(logs.contains("cutting torn write") && logs.contains(&format!("offset={end}")), "{logs}");
-    assert_eq!(fs.read_file(&seg).unwrap().len() as u64, end, "cut at the end of the last record");
+    put_at(&fs, &seg, end, &[0xde, 0xad, 0xbe, 0xef, 1, 2]);
+    put_at(&fs, &seg, end + 700, &[0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     let mut wal = open_sim(&fs, roomy()).unwrap();
     assert_eq!(wal.storage().last_index(), 10);
+    assert_eq!(fs.read_file(&seg).unwrap().len(), 4096, "nothing was cut");
     wal.append(&[cmd(11, 1)]).unwrap();
     wal.sync().unwrap();
+    drop(wal);
     assert_eq!(open_sim(&fs, roomy()).unwrap().storage().entries(1, 12, u64::MAX).unwrap().len(), 11);
 }
 
 #[test]
-fn garbage_in_the_zero_tail_of_an_earlier_segment_is_refused() {
-    // One entry per sync: each segment closes before its preallocation
-    // is full, keeping a zero tail.
+fn a_record_of_this_segment_after_the_end_of_an_earlier_segment_is_refused() {
+    // One entry per sync: each segment closes before its preallocation is
+    // full. A valid record of the first segment's salt behind its end is
+    // no torn write (an earlier segment was sealed by a sync before the
+    // next began) and no earlier use's record (another salt): corruption.
     let fs = SimFs::new();
     let mut wal = open_sim(&fs, small_segments()).unwrap();
     for i in 1..=30 {
@@ -432,12 +449,13 @@ fn garbage_in_the_zero_tail_of_an_earlier_segment_is_refused() {
     let first = segments(&fs).remove(0);
     let data = fs.read_file(&first).unwrap();
     let end = data.iter().rposition(|b| *b != 0).unwrap() + 1;
-    assert!(end < data.len(), "the first segment has a zero tail");
-    let garbage_at = data.len() as u64 - 2;
-    put_at(&fs, &first, garbage_at, &[9]);
+    let record = &data[offset_of(1, 1) as usize..offset_of(1, 2) as usize];
+    let stray_at = (data.len() - record.len()) as u64;
+    assert!(stray_at as usize > end, "the first segment has room behind its end");
+    put_at(&fs, &first, stray_at, record);
     let (path, offset, what) = corrupt_at(open_sim(&fs, small_segments()).unwrap_err());
-    assert_eq!((path, offset), (first, garbage_at));
-    assert!(what.contains("after the end of the log"), "{what}");
+    assert_eq!((path, offset), (first, stray_at));
+    assert!(what.contains("after the end of its log"), "{what}");
 }
 
 #[test]
@@ -450,7 +468,7 @@ fn a_valid_record_after_a_zero_gap_is_refused_with_file_and_offset() {
     put_at(&fs, &seg, gap, &vec![0; (after - gap) as usize]);
     let (path, offset, what) = corrupt_at(open_sim(&fs, roomy()).unwrap_err());
     assert_eq!((path, offset), (seg.clone(), after));
-    assert!(what.contains(&format!("zero record header at offset {gap}")) && what.contains("valid record"), "{what}");
+    assert!(what.contains(&format!("end of its log (at offset {gap})")) && what.contains("valid record"), "{what}");
     assert_eq!(fs.read_file(&seg).unwrap().len(), 4096, "nothing was cut");
 }
 

@@ -106,6 +106,9 @@ impl Fs for GatedFs {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.sim.sync_dir(dir)
     }
+    fn salt_seed(&self) -> u32 {
+        self.sim.salt_seed()
+    }
 }
 
 #[test]

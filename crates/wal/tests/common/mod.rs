@@ -21,7 +21,12 @@ pub fn member(index: Index, term: Term) -> Entry {
 /// Small, preallocated segments, prepared inline (deterministic file
 /// operations, which the crash tests count).
 pub fn small_segments() -> WalOptions {
-    WalOptions { segment_bytes_max: 512, cache_bytes_max: 300, preallocation: Preallocation::Inline }
+    WalOptions {
+        segment_bytes_max: 512,
+        cache_bytes_max: 300,
+        preallocation: Preallocation::Inline,
+        recycle_segments: 2,
+    }
 }
 
 /// The default options, but segments of 64 KiB prepared inline: for
