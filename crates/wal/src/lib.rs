@@ -89,7 +89,8 @@
 //! (on ext4 a write that grows a file makes `fdatasync` write the inode
 //! too): it is a file written full of zeros ahead of need, or — in the
 //! steady state, where snapshots compact the log — a segment that
-//! compaction removed, reused as it is ([`WalOptions::recycle_segments`]).
+//! compaction, a snapshot or conflict repair removed, reused as it is
+//! ([`WalOptions::recycle_segments`]).
 //! Reuse writes nothing but the new header: the old records stay behind the
 //! new ones, and the salt, drawn at random for each use of a file and
 //! different from its last one, keeps them out of the log. A random salt
@@ -97,7 +98,9 @@
 //! client's value holding a forged record, can be made to read as a
 //! record of a later use; and it does not look like the small numbers that
 //! fill a segment, so the bytes at the end of the log match it by chance
-//! with odds of 2^-32.
+//! with odds of 2^-32. (A segment cut by recovery or truncation loses
+//! the rest of its preallocation: until the next rotation, its appends grow
+//! the file again.)
 //!
 //! *Version 2* segments (plain records in a zero-filled file, ending at
 //! the first all-zero record header, and everything after it zero) and
@@ -106,7 +109,9 @@
 //! zero bytes. They are still read; appends never go into one (the next
 //! append starts a version 3 segment), and compaction deletes them rather
 //! than reusing them. A reader of version 2 refuses a version 3 segment
-//! (the version byte) rather than taking an old use's records for damage.
+//! rather than taking an old use's records for damage — though it says
+//! "segment header checksum mismatch" (it checks bytes 16..20, now the
+//! salt, as its header's CRC), not "unsupported version".
 //!
 //! **Hard state** (`hardstate`): a kind-4 record at byte 0 (slot 0) and one
 //! at byte 512 (slot 1); the valid slot with the higher `seq` is current.
@@ -163,14 +168,18 @@
 //!   synced; only then is the log it covers dropped (whole segments below
 //!   the snapshot's last entry) and older snapshots removed. A durable snapshot file *is* the installed snapshot: if a crash
 //!   comes before the log was cleaned up, recovery finishes the job.
-//! * Truncating a suffix (conflict repair) deletes whole segments from the
-//!   last backwards, syncing the directory after each, then cuts the
+//! * Truncating a suffix (conflict repair) removes whole segments from the
+//!   last backwards (deletes them, or renames them for reuse), syncing the
+//!   directory after each, then cuts the
 //!   containing segment (`set_len`, which also drops the rest of its zero
 //!   tail) and syncs it: at every crash point the log is a prefix of the
 //!   old one, and no old record is left past the new end to come back.
 //!   (Zeroing the truncated records in place instead could be torn into
-//!   zeros followed by an old record, which recovery must refuse.) Compaction removes whole segments below the
-//!   snapshot (any subset of them is harmless to recovery).
+//!   zeros followed by an old record, which recovery must refuse.)
+//!   Compaction removes (deletes or renames for reuse) whole segments
+//!   below the snapshot and then syncs the directory; any subset of them
+//!   is harmless to recovery, which deletes segments below the snapshot
+//!   unread. A removed segment is reused only after that sync.
 //! * Any write or sync error is fatal ([`WalError`]): the WAL refuses all
 //!   further work and the runtime must stop. A failed `fsync` is never
 //!   retried (the kernel may have dropped the dirty pages: "fsyncgate").
@@ -181,15 +190,20 @@
 //!   removed; the newest snapshot is verified whole (a bad one refuses to
 //!   open); older snapshots are removed.
 //! * Every segment header and every record is verified, up to the end of
-//!   the records (the end of the file or a zero record header). A record
-//!   that fails its length or checksum, or non-zero bytes after the end of
-//!   the records, in the **last** segment, with no valid record anywhere
-//!   after them, is a torn write: the file is cut at the end of the last
-//!   good record, with a `tracing::warn!`. Anything else — a bad checksum
-//!   or non-zero bytes after the end in an earlier segment, damage or a
-//!   zero gap followed by a valid record (a torn write leaves a prefix of
-//!   itself, possibly ending in zeroed blocks, never a valid record after
-//!   a hole; cutting there could drop synced records), a record whose checksum holds but whose
+//!   the records (the end of the file, or a record header without the
+//!   segment's salt; in version 1 and 2 segments, a zero record header).
+//!   A record of the segment's salt that fails its length or checksum (in
+//!   version 2, also non-zero bytes after the end of the records), in the
+//!   **last** segment, with no valid record of the segment anywhere after
+//!   it, is a torn write: the file is cut at the end of the last good
+//!   record, with a `tracing::warn!`. Bytes after the end that are no
+//!   record of the segment (zeros, an earlier use's records) are left as
+//!   they are. Anything else — a damaged record in an earlier segment (in
+//!   version 2, non-zero bytes after its end), damage or the end of the
+//!   records followed by a valid record of the segment (a torn write
+//!   leaves a prefix of itself, possibly ending in zeroed blocks, never a
+//!   valid record after a hole; cutting there could drop synced records),
+//!   a record whose checksum holds but whose
 //!   index is out of sequence (a gap, even at the very end) or whose kind is
 //!   not an entry, a missing segment (gap), a truncated
 //!   or damaged segment header, a missing hard-state file beside a log —

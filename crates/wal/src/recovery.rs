@@ -354,11 +354,23 @@ fn first_record_from(buf: &[u8], framing: Framing, from: usize) -> Option<usize>
         Framing::Plain => (from..buf.len()).filter(|pos| !is_end_of_log(&buf[*pos..], framing)).find(valid),
         Framing::Salted(salt) => {
             // A record starts `RECORD_HEADER_LEN` bytes before its salt.
-            let (after, salt) = (buf.get(from + RECORD_HEADER_LEN..)?, salt.to_le_bytes());
-            let mut salts = memchr::memmem::find_iter(after, &salt).map(|at| from + at);
-            salts.find(valid)
+            let after = buf.get(from + RECORD_HEADER_LEN..)?;
+            occurrences(after, salt.to_le_bytes()).map(|at| from + at).find(valid)
         }
     }
+}
+
+/// Every position where `needle` occurs in `haystack`, overlapping ones
+/// included (a salt such as `41 42 43 41` may start inside another match:
+/// a non-overlapping search would skip the real record behind a false one).
+fn occurrences(haystack: &[u8], needle: [u8; 4]) -> impl Iterator<Item = usize> + '_ {
+    let finder = memchr::memmem::Finder::new(&needle).into_owned();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let at = start + finder.find(haystack.get(start..)?)?;
+        start = at + 1;
+        Some(at)
+    })
 }
 
 fn cut_torn_tail(path: &Path, index: &mut LogIndex, at: u64, what: &str) -> Result<(), OpenError> {
@@ -389,4 +401,18 @@ fn reconcile_snapshot(fs: &dyn Fs, dir: &Path, index: &mut LogIndex, replay: &Re
         fs.sync_dir(dir).map_err(|e| OpenError::io(dir, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn salt_occurrences_overlap() {
+        // `A B C A` twice, sharing an `A`: both are candidates.
+        let hay = [9, 0x41, 0x42, 0x43, 0x41, 0x42, 0x43, 0x41, 9, 0x41, 0x42, 0x43, 0x41];
+        let found: Vec<_> = occurrences(&hay, [0x41, 0x42, 0x43, 0x41]).collect();
+        assert_eq!(found, [1, 4, 9]);
+        assert_eq!(occurrences(&hay[..3], [0x41, 0x42, 0x43, 0x41]).count(), 0);
+    }
 }

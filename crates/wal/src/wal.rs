@@ -350,6 +350,16 @@ impl Wal {
             .map_err(|(p, e)| WalError::io("create segment", p, e))?;
         self.preparer.start();
         let framing = Framing::Salted(salt);
+        let mut index = wr(&self.index);
+        // An empty segment of an older format (never appended to) had this
+        // name; the rename replaced its file, so it leaves the index too.
+        if index.segments.back().is_some_and(|s| s.first == first) {
+            debug_assert!(
+                index.segments.back().is_some_and(|s| s.offsets.is_empty()),
+                "replaced a segment with records"
+            );
+            index.segments.pop_back();
+        }
         let seg = SegmentIndex {
             first,
             path: path.clone(),
@@ -358,7 +368,8 @@ impl Wal {
             end: SEGMENT_HEADER_LEN as u64,
             framing,
         };
-        wr(&self.index).segments.push_back(seg);
+        index.segments.push_back(seg);
+        drop(index);
         self.active = Some(Active { file, path, len: SEGMENT_HEADER_LEN as u64, framing });
         self.salt_hint.set(salt);
         Ok((SEGMENT_HEADER_LEN as u64, salt))

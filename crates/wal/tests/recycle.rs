@@ -172,12 +172,13 @@ fn a_torn_write_into_a_recycled_segment_is_cut_and_old_records_stay_out() {
     assert_eq!(entries(&wal, 21), expected);
 }
 
-/// A version 2 segment (plain records, zero tail) holding `entries`.
-fn version_2_segment(entries: &[Entry]) -> Vec<u8> {
+/// A version 2 segment (plain records, zero tail) starting at `first` and
+/// holding `entries`.
+fn version_2_segment(first: u64, entries: &[Entry]) -> Vec<u8> {
     let mut h = vec![0u8; 24];
     h[..6].copy_from_slice(b"RKVWAL");
     h[6] = 2;
-    h[8..16].copy_from_slice(&entries[0].index.to_le_bytes());
+    h[8..16].copy_from_slice(&first.to_le_bytes());
     let crc = crc32c(&h[..16]);
     h[16..20].copy_from_slice(&crc.to_le_bytes());
     for e in entries {
@@ -199,16 +200,22 @@ fn crc32c(data: &[u8]) -> u32 {
     !crc
 }
 
+/// Writes a version 2 segment file, durably.
+fn put_version_2_segment(fs: &SimFs, first: u64, entries: &[Entry]) -> PathBuf {
+    let path = dir().join(format!("{first:020}.log"));
+    let f = fs.create(&path).unwrap();
+    f.write_all_at(&version_2_segment(first, entries), 0).unwrap();
+    f.sync_data().unwrap();
+    fs.sync_dir(dir()).unwrap();
+    path
+}
+
 #[test]
 fn version_2_segments_are_read_never_appended_to_and_never_recycled() {
     let fs = SimFs::new();
     drop(open_sim(&fs, small_segments()).unwrap());
     let old: Vec<_> = (1..=5).map(|i| cmd(i, 1)).collect();
-    let v2 = dir().join("00000000000000000001.log");
-    let f = fs.create(&v2).unwrap();
-    f.write_all_at(&version_2_segment(&old), 0).unwrap();
-    f.sync_data().unwrap();
-    fs.sync_dir(dir()).unwrap();
+    let v2 = put_version_2_segment(&fs, 1, &old);
     let before = fs.read_file(&v2).unwrap();
     let mut wal = open_sim(&fs, small_segments()).unwrap();
     assert_eq!(entries(&wal, 1), old);
@@ -222,4 +229,29 @@ fn version_2_segments_are_read_never_appended_to_and_never_recycled() {
     assert_eq!(entries(&wal, 1), (1..=6).map(|i| cmd(i, 1)).collect::<Vec<_>>());
     wal.install_snapshot(snapshot(&wal, 6, 1, b"s")).unwrap();
     assert!(!fs.exists(&v2).unwrap() && recycled(&fs) == 0, "a plain segment is deleted, not reused");
+}
+
+#[test]
+fn an_empty_version_2_last_segment_is_replaced_by_the_first_new_one() {
+    // An older WAL may leave its last segment empty (created, then a
+    // crash): the first append starts a version 3 segment of the same
+    // name, which must replace it in the index as on disk, or compaction
+    // would later delete the live segment for the stale one.
+    let fs = SimFs::new();
+    drop(open_sim(&fs, small_segments()).unwrap());
+    put_version_2_segment(&fs, 1, &(1..=5).map(|i| cmd(i, 1)).collect::<Vec<_>>());
+    put_version_2_segment(&fs, 6, &[]);
+    let mut wal = open_sim(&fs, small_segments()).unwrap();
+    for i in 6..=12 {
+        wal.append(&[cmd(i, 1)]).unwrap();
+        wal.sync().unwrap();
+    }
+    wal.install_snapshot(snapshot(&wal, 8, 1, b"s")).unwrap();
+    for i in 13..=14 {
+        wal.append(&[cmd(i, 1)]).unwrap();
+        wal.sync().unwrap();
+    }
+    let image = fs.crash_image();
+    let wal = open_sim(&image, small_segments()).unwrap();
+    assert_eq!(entries(&wal, 9), (9..=14).map(|i| cmd(i, 1)).collect::<Vec<_>>());
 }
