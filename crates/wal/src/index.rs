@@ -118,6 +118,20 @@ impl LogIndex {
         }
     }
 
+    /// Appends a new, empty last segment. An empty one with the same first
+    /// index (of an older format, never appended to, whose file the new
+    /// one replaced by rename) leaves the index with its file.
+    pub fn push_segment(&mut self, seg: SegmentIndex) {
+        if self.segments.back().is_some_and(|s| s.first == seg.first) {
+            debug_assert!(
+                self.segments.back().is_some_and(|s| s.offsets.is_empty()),
+                "replaced a segment with records"
+            );
+            self.segments.pop_back();
+        }
+        self.segments.push_back(seg);
+    }
+
     /// Remembers a membership entry of the log.
     pub fn note_membership(&mut self, index: Index, membership: &Membership) {
         if index > self.snapshot.index {

@@ -343,36 +343,24 @@ impl Wal {
         if !self.buf.is_empty() {
             self.sync()?;
         }
-        let first = self.last.0 + 1;
+        self.start_segment(self.last.0 + 1)
+    }
+
+    /// Makes the prepared file the active segment starting at `first`;
+    /// returns its written length and salt.
+    fn start_segment(&mut self, first: Index) -> Result<(u64, u32), WalError> {
         let prepared = self.preparer.take()?;
         let salt = prepared.salt;
         let (file, path) = activate_segment(&*self.fs, &self.dir, prepared, first)
             .map_err(|(p, e)| WalError::io("create segment", p, e))?;
         self.preparer.start();
         let framing = Framing::Salted(salt);
-        let mut index = wr(&self.index);
-        // An empty segment of an older format (never appended to) had this
-        // name; the rename replaced its file, so it leaves the index too.
-        if index.segments.back().is_some_and(|s| s.first == first) {
-            debug_assert!(
-                index.segments.back().is_some_and(|s| s.offsets.is_empty()),
-                "replaced a segment with records"
-            );
-            index.segments.pop_back();
-        }
-        let seg = SegmentIndex {
-            first,
-            path: path.clone(),
-            file: file.clone(),
-            offsets: Vec::new(),
-            end: SEGMENT_HEADER_LEN as u64,
-            framing,
-        };
-        index.segments.push_back(seg);
-        drop(index);
-        self.active = Some(Active { file, path, len: SEGMENT_HEADER_LEN as u64, framing });
+        let end = SEGMENT_HEADER_LEN as u64;
+        let seg = SegmentIndex { first, path: path.clone(), file: file.clone(), offsets: Vec::new(), end, framing };
+        wr(&self.index).push_segment(seg);
+        self.active = Some(Active { file, path, len: end, framing });
         self.salt_hint.set(salt);
-        Ok((SEGMENT_HEADER_LEN as u64, salt))
+        Ok((end, salt))
     }
 
     /// Whether `len` more bytes go into the active segment, `used` bytes
