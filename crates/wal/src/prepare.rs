@@ -13,6 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use crate::error::WalError;
@@ -53,14 +54,24 @@ pub(crate) struct Preparer {
     ready: Option<Result<Prepared, PathError>>,
     /// Segments removed from the log, kept for reuse, oldest first.
     recycled: Vec<Prepared>,
+    /// Set when the WAL closes: a background zero-filling stops early.
+    cancel: Arc<AtomicBool>,
 }
 
 impl Preparer {
     /// A preparer of segments of `zero_bytes`; in background mode it starts
     /// preparing the first one now.
     pub fn new(mode: Preallocation, fs: Arc<dyn Fs>, dir: &Path, zero_bytes: u64) -> Self {
-        let mut p =
-            Preparer { mode, fs, dir: dir.to_path_buf(), zero_bytes, job: None, ready: None, recycled: Vec::new() };
+        let mut p = Preparer {
+            mode,
+            fs,
+            dir: dir.to_path_buf(),
+            zero_bytes,
+            job: None,
+            ready: None,
+            recycled: Vec::new(),
+            cancel: Arc::default(),
+        };
         p.start();
         p
     }
@@ -75,9 +86,10 @@ impl Preparer {
         if self.mode != Preallocation::Background || !idle {
             return;
         }
-        let (fs, dir, bytes) = (self.fs.clone(), self.dir.clone(), self.zero_bytes);
-        let spawned =
-            std::thread::Builder::new().name("wal-prepare".into()).spawn(move || prepare_segment(&*fs, &dir, bytes));
+        let (fs, dir, bytes, cancel) = (self.fs.clone(), self.dir.clone(), self.zero_bytes, self.cancel.clone());
+        let spawned = std::thread::Builder::new()
+            .name("wal-prepare".into())
+            .spawn(move || prepare_segment(&*fs, &dir, bytes, &cancel));
         self.job = spawned.ok();
     }
 
@@ -103,7 +115,7 @@ impl Preparer {
         let prepared = match (self.ready.take(), self.job.take()) {
             (Some(ready), _) => ready,
             (None, Some(job)) => join(job, &self.dir),
-            (None, None) => prepare_segment(&*self.fs, &self.dir, zero_bytes),
+            (None, None) => prepare_segment(&*self.fs, &self.dir, zero_bytes, &self.cancel),
         };
         prepared.map_err(|(p, e)| WalError::io("prepare segment", p, e))
     }
@@ -124,10 +136,12 @@ fn join(job: Job, dir: &Path) -> Result<Prepared, PathError> {
 }
 
 impl Drop for Preparer {
-    /// Waits for a preparation in flight, so no thread of a closed WAL
-    /// still writes into its directory (what it left is a `*.tmp` file,
-    /// removed at the next open).
+    /// Stops a preparation in flight and waits for it, so no thread of a
+    /// closed WAL still writes into its directory (what it left is a
+    /// `*.tmp` file, removed at the next open) and closing does not wait
+    /// for a whole segment to be zero-filled.
     fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
         if let Some(job) = self.job.take() {
             let _ = job.join();
         }

@@ -17,6 +17,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use raft::Index;
 
@@ -136,14 +137,19 @@ pub struct Prepared {
 /// writes `zero_bytes` of zeros (really written, not `fallocate`d: on
 /// ext4 an unwritten extent still costs `fdatasync` a metadata update at
 /// the first write into it) and `fdatasync`s them, so appends into it
-/// neither allocate blocks nor change the file's size.
-pub fn prepare_segment(fs: &dyn Fs, dir: &Path, zero_bytes: u64) -> Result<Prepared, PathError> {
+/// neither allocate blocks nor change the file's size. Stops between two
+/// pieces once `cancel` is set (the WAL is closing; the file left is
+/// removed at the next open).
+pub fn prepare_segment(fs: &dyn Fs, dir: &Path, zero_bytes: u64, cancel: &AtomicBool) -> Result<Prepared, PathError> {
     let tmp = dir.join(PREPARED_NAME);
     let with = |e| (tmp.clone(), e);
     let file = fs.create(&tmp).map_err(with)?;
     let zeros = vec![0u8; zero_bytes.min(ZERO_CHUNK_BYTES) as usize];
     let mut at = 0;
     while at < zero_bytes {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(with(io::Error::new(io::ErrorKind::Interrupted, "segment preparation cancelled")));
+        }
         let n = (zero_bytes - at).min(ZERO_CHUNK_BYTES) as usize;
         file.write_all_at(&zeros[..n], at).map_err(with)?;
         at += n as u64;

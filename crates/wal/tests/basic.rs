@@ -333,3 +333,28 @@ fn segments_close_at_a_batch_boundary_without_an_extra_fdatasync() {
     let wal = open_sim(&fs, opts).unwrap();
     assert_eq!(wal.storage().entries(1, 55, u64::MAX).unwrap(), (1..=54).map(big).collect::<Vec<_>>());
 }
+
+#[test]
+fn closing_a_wal_does_not_wait_for_a_segment_to_be_zero_filled() {
+    // Right after open the first segment (here 2 GiB, seconds of writing
+    // on any disk) is being zero-filled in the background; dropping the
+    // WAL stops that between two 1 MiB pieces instead of waiting for it,
+    // and the next open removes the half-prepared file.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = WalOptions { segment_bytes_max: 2 << 30, ..WalOptions::default() };
+    let wal = Wal::open(dir.path(), opts).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let started = std::time::Instant::now();
+    drop(wal);
+    let took = started.elapsed();
+    let prepared = dir.path().join(wal::segment::PREPARED_NAME);
+    let left = std::fs::metadata(&prepared).map_or(0, |m| m.len());
+    assert!(left < 2 << 30, "the preparation stopped early ({left} bytes written, close took {took:?})");
+    let off = WalOptions { preallocation: wal::Preallocation::Off, ..WalOptions::default() };
+    let mut wal = Wal::open(dir.path(), off.clone()).unwrap();
+    assert!(!prepared.exists(), "the half-prepared file is removed");
+    wal.append(&[cmd(1, 1)]).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    assert_eq!(Wal::open(dir.path(), off).unwrap().storage().entries(1, 2, u64::MAX).unwrap(), vec![cmd(1, 1)]);
+}
