@@ -151,6 +151,18 @@ impl Cluster {
         }
     }
 
+    /// Stops several nodes at once (each shutdown on its own task), so the
+    /// rest see them go together rather than one shutdown after another.
+    pub async fn stop_together(&mut self, ids: &[NodeId]) {
+        let mut stopping = tokio::task::JoinSet::new();
+        for node in ids.iter().filter_map(|id| self.nodes.remove(id)) {
+            stopping.spawn(async move { node.shutdown().await.unwrap() });
+        }
+        while let Some(done) = stopping.join_next().await {
+            done.unwrap();
+        }
+    }
+
     pub async fn restart(&mut self, id: NodeId) {
         let cfg = self.configs[&id].clone();
         // The old listener must be gone before the port is reused.
