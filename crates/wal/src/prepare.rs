@@ -18,7 +18,8 @@ use std::thread::JoinHandle;
 
 use crate::error::WalError;
 use crate::fs::Fs;
-use crate::segment::{PREPARED_NAME, PathError, Prepared, prepare_segment};
+use crate::index::SegmentIndex;
+use crate::segment::{PREPARED_NAME, PathError, Prepared, prepare_segment, recycle_segment, recycled_name};
 
 /// How a [`crate::Wal`] prepares its next segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,6 +55,8 @@ pub(crate) struct Preparer {
     ready: Option<Result<Prepared, PathError>>,
     /// Segments removed from the log, kept for reuse, oldest first.
     recycled: Vec<Prepared>,
+    /// Segments kept since open (numbering their temporary names).
+    recycled_count: u64,
     /// Set when the WAL closes: a background zero-filling stops early.
     cancel: Arc<AtomicBool>,
 }
@@ -70,6 +73,7 @@ impl Preparer {
             job: None,
             ready: None,
             recycled: Vec::new(),
+            recycled_count: 0,
             cancel: Arc::default(),
         };
         p.start();
@@ -93,15 +97,23 @@ impl Preparer {
         self.job = spawned.ok();
     }
 
-    /// Whether a removed segment should be kept for reuse: preallocation
-    /// is on and fewer than `max` are kept.
-    pub fn wants_recycled(&self, max: usize) -> bool {
-        self.mode != Preallocation::Off && self.recycled.len() < max
-    }
-
-    /// Keeps a removed segment (already renamed away) for reuse.
-    pub fn keep_recycled(&mut self, prepared: Prepared) {
-        self.recycled.push(prepared);
+    /// Keeps the segment `seg`, just removed from the log, for reuse —
+    /// renamed away from its segment name — if it is salted, preallocation
+    /// is on and fewer than `max` are kept. Returns whether it was kept
+    /// (else the caller deletes it).
+    pub fn recycle(&mut self, seg: &SegmentIndex, max: usize) -> Result<bool, WalError> {
+        let Some(salt) = seg.framing.salt() else {
+            return Ok(false);
+        };
+        if self.mode == Preallocation::Off || self.recycled.len() >= max {
+            return Ok(false);
+        }
+        self.recycled_count += 1;
+        let to = self.dir.join(recycled_name(self.recycled_count));
+        let kept = recycle_segment(&*self.fs, seg.file.clone(), &seg.path, salt, to)
+            .map_err(|(p, e)| WalError::io("recycle segment", p, e))?;
+        self.recycled.push(kept);
+        Ok(true)
     }
 
     /// The file for a new segment: a recycled one if any is kept, else the

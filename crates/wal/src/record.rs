@@ -78,6 +78,14 @@ impl Framing {
         }
     }
 
+    /// The salt of salted records.
+    pub fn salt(self) -> Option<u32> {
+        match self {
+            Framing::Salted(salt) => Some(salt),
+            Framing::Plain => None,
+        }
+    }
+
     /// Whether `rest` starts with a header of this framing's salt: always
     /// for plain records; for salted ones, whether the salt field holds it
     /// (a record of an earlier use of the file, zeros or the end of the
@@ -163,9 +171,8 @@ pub fn encode(record: &Record, out: &mut Vec<u8>) {
 
 /// Appends the encoding of any record to `out` as `framing` frames it.
 pub fn encode_with(record: &Record, framing: Framing, out: &mut Vec<u8>) {
-    let start = out.len();
-    out.extend_from_slice(&[0; RECORD_HEADER_LEN]);
-    if let Framing::Salted(salt) = framing {
+    let start = begin(out);
+    if let Some(salt) = framing.salt() {
         out.extend_from_slice(&salt.to_le_bytes());
     }
     match record {

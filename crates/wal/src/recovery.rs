@@ -44,12 +44,7 @@ pub(crate) fn open(fs: Arc<dyn Fs>, dir: &Path, opts: WalOptions) -> Result<Wal,
     let segments = remove_covered(&*fs, dir, segments, index.snapshot.index)?;
     let replay = replay(&*fs, &segments, &mut index, opts.segment_bytes_max)?;
     reconcile_snapshot(&*fs, dir, &mut index, &replay)?;
-    let active = index.segments.back().map(|s| Active {
-        file: s.file.clone(),
-        path: s.path.clone(),
-        len: s.end,
-        framing: s.framing,
-    });
+    let active = index.segments.back().map(Active::of);
     Ok(Wal::from_parts(fs, dir.to_path_buf(), opts, index, active, hard_state))
 }
 

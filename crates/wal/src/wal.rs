@@ -15,7 +15,7 @@ use crate::hard_state::HardStateFile;
 use crate::index::{LogIndex, Removal, SegmentIndex};
 use crate::prepare::{Preallocation, Preparer};
 use crate::record::{self, Framing, RECORD_LEN_MAX, SALTED_HEADER_LEN};
-use crate::segment::{SEGMENT_HEADER_LEN, activate_segment, recycle_segment, recycled_name};
+use crate::segment::{SEGMENT_HEADER_LEN, activate_segment};
 use crate::snapshot::{SNAPSHOT_DIR, SnapshotFile, SnapshotWriter, parse_snapshot_name};
 use crate::storage::WalStorage;
 
@@ -70,6 +70,13 @@ pub(crate) struct Active {
     pub framing: Framing,
 }
 
+impl Active {
+    /// The active segment `seg` is, with everything durable written.
+    pub fn of(seg: &SegmentIndex) -> Active {
+        Active { file: seg.file.clone(), path: seg.path.clone(), len: seg.end, framing: seg.framing }
+    }
+}
+
 /// The salt of the segment being appended to, published for threads that
 /// encode records ahead of the write ([`crate::WalWriter::submit`]). A stale
 /// value costs only a second encoding (see [`Wal::append_encoded`]).
@@ -106,8 +113,6 @@ pub struct Wal {
     preparer: Preparer,
     /// The active segment's salt, for encoding ahead.
     salt_hint: SaltHint,
-    /// Files recycled since open (numbering their temporary names).
-    recycled: u64,
     buf: Vec<u8>,
     /// A buffer given up by [`Wal::append_encoded`], for the caller to
     /// recycle ([`Wal::take_spare_buffer`]).
@@ -146,11 +151,10 @@ impl Wal {
         let preparer = Preparer::new(opts.preallocation, fs.clone(), &dir, zero_bytes);
         // With no salted segment to write yet, 0: matches none, so records
         // encoded ahead are encoded again once the segment exists.
-        let salt = active.as_ref().and_then(|a| salted(a.framing)).unwrap_or(0);
+        let salt = active.as_ref().and_then(|a| a.framing.salt()).unwrap_or(0);
         Wal {
             preparer,
             salt_hint: SaltHint(Arc::new(AtomicU32::new(salt))),
-            recycled: 0,
             fs,
             dir,
             opts,
@@ -332,7 +336,7 @@ impl Wal {
     /// salt.
     fn make_room(&mut self, len: usize) -> Result<(u64, u32), WalError> {
         if let Some(a) = &self.active
-            && let Some(salt) = salted(a.framing)
+            && let Some(salt) = a.framing.salt()
             && self.fits(a.len + self.buf.len() as u64, len as u64)
         {
             return Ok((a.len, salt));
@@ -509,19 +513,13 @@ impl Wal {
         Ok(())
     }
 
-    /// Renames `seg` for reuse if it is salted and fewer than
-    /// [`WalOptions::recycle_segments`] are kept; deletes it otherwise.
+    /// Keeps `seg` for reuse (see [`WalOptions::recycle_segments`]) or
+    /// deletes it.
     fn remove_segment(&mut self, seg: &SegmentIndex) -> Result<(), WalError> {
-        let salt = salted(seg.framing).filter(|_| self.preparer.wants_recycled(self.opts.recycle_segments));
-        let Some(salt) = salt else {
-            return self.fs.remove(&seg.path).map_err(|e| WalError::io("remove", &seg.path, e));
-        };
-        self.recycled += 1;
-        let to = self.dir.join(recycled_name(self.recycled));
-        let kept = recycle_segment(&*self.fs, seg.file.clone(), &seg.path, salt, to)
-            .map_err(|(p, e)| WalError::io("recycle segment", p, e))?;
-        self.preparer.keep_recycled(kept);
-        Ok(())
+        if self.preparer.recycle(seg, self.opts.recycle_segments)? {
+            return Ok(());
+        }
+        self.fs.remove(&seg.path).map_err(|e| WalError::io("remove", &seg.path, e))
     }
 
     fn sync_dir(&self) -> Result<(), WalError> {
@@ -530,13 +528,8 @@ impl Wal {
 
     /// Points the active segment at the index's last segment, if any.
     fn reset_active(&mut self) {
-        self.active = rd(&self.index).segments.back().map(|s| Active {
-            file: s.file.clone(),
-            path: s.path.clone(),
-            len: s.end,
-            framing: s.framing,
-        });
-        if let Some(salt) = self.active.as_ref().and_then(|a| salted(a.framing)) {
+        self.active = rd(&self.index).segments.back().map(Active::of);
+        if let Some(salt) = self.active.as_ref().and_then(|a| a.framing.salt()) {
             self.salt_hint.set(salt);
         }
     }
@@ -603,14 +596,6 @@ impl Wal {
         self.carry_out(&removal, false)?;
         self.reset_active();
         Ok(())
-    }
-}
-
-/// The salt of a salted framing.
-fn salted(framing: Framing) -> Option<u32> {
-    match framing {
-        Framing::Salted(salt) => Some(salt),
-        Framing::Plain => None,
     }
 }
 

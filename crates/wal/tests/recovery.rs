@@ -40,10 +40,8 @@ fn framing_of(fs: &SimFs, path: &std::path::Path) -> wal::record::Framing {
 
 /// The salt of the segment at `path`.
 fn salt_of(fs: &SimFs, path: &std::path::Path) -> u32 {
-    match framing_of(fs, path) {
-        wal::record::Framing::Salted(salt) => salt,
-        plain => panic!("{} is {plain:?}", path.display()),
-    }
+    let framing = framing_of(fs, path);
+    framing.salt().unwrap_or_else(|| panic!("{} is {framing:?}", path.display()))
 }
 
 fn corrupt_at(err: OpenError) -> (PathBuf, u64, String) {
