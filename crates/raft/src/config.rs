@@ -41,6 +41,14 @@ pub struct Config {
     pub max_inflight_messages: usize,
     /// At most this many bytes of entries in flight to one follower.
     pub max_inflight_bytes: u64,
+    /// Once this many AppendEntries to a follower are unanswered, new entries
+    /// that fit in an eighth of `max_message_bytes` wait for an answer and
+    /// then leave together (0: never wait). Each message costs a write and a
+    /// wakeup at both ends, and where answers come back within a follower's
+    /// fsync this turns a stream of small messages into a few larger ones;
+    /// where the network is slow, batches that large still stream up to
+    /// `max_inflight_messages`.
+    pub coalesce_inflight_messages: usize,
     /// At most this many bytes of committed entries in one [`Action::Apply`](crate::Action::Apply).
     pub max_apply_bytes: u64,
     /// Size of the chunks of an InstallSnapshot transfer.
@@ -82,6 +90,7 @@ impl Config {
             max_message_bytes: 1 << 20,
             max_inflight_messages: 256,
             max_inflight_bytes: 32 << 20,
+            coalesce_inflight_messages: 4,
             max_apply_bytes: 64 << 20,
             snapshot_chunk_bytes: 1 << 20,
             seed: id,

@@ -6,8 +6,12 @@ use crate::message::{AppendEntries, AppendEntriesResponse, ConflictHint, Heartbe
 use crate::quorum::VoteResult;
 use crate::raft::Raft;
 use crate::storage::{Storage, StorageError};
-use crate::tracker::ProgressState;
+use crate::tracker::{Progress, ProgressState};
 use crate::types::{Index, NO_NODE, NodeId};
+
+/// Entries wait to be coalesced only while they fit in this fraction of
+/// `max_message_bytes` (see [`Config::coalesce_inflight_messages`](crate::Config)).
+const COALESCE_MESSAGE_FRACTION: u64 = 8;
 
 impl<S: Storage> Raft<S> {
     pub(crate) fn tick_leader(&mut self) {
@@ -220,6 +224,9 @@ impl<S: Storage> Raft<S> {
         let Some(prev_log_term) = self.log.term(prev_log_index) else {
             return self.send_snapshot(to);
         };
+        if state == ProgressState::Replicate && self.holds_to_coalesce(pr, next) {
+            return false;
+        }
         let entries = match self.log.entries(next, self.log.last_index() + 1, self.config.max_message_bytes) {
             Ok(entries) => entries,
             Err(StorageError::Compacted) => return self.send_snapshot(to),
@@ -237,6 +244,28 @@ impl<S: Storage> Raft<S> {
         let ae = AppendEntries { prev_log_index, prev_log_term, entries, leader_commit };
         self.send(to, MessageBody::AppendEntries(ae));
         state == ProgressState::Replicate
+    }
+
+    /// Whether the entries from `next` wait for an answer before they go
+    /// (see [`Config::coalesce_inflight_messages`](crate::Config)): enough
+    /// messages are unanswered and all that is pending fits in a small one.
+    /// An answer frees a slot and sends them together (`send_all_available`);
+    /// if answers stop, the heartbeat answers' recovery applies as for a full
+    /// window.
+    fn holds_to_coalesce(&self, pr: &Progress, next: Index) -> bool {
+        let limit = self.config.coalesce_inflight_messages;
+        if limit == 0 || pr.inflights.count() < limit {
+            return false;
+        }
+        let budget = self.config.max_message_bytes / COALESCE_MESSAGE_FRACTION;
+        let last = self.log.last_index();
+        match self.log.entries(next, last + 1, budget) {
+            Ok(pending) => {
+                let all = pending.last().is_some_and(|e| e.index == last);
+                all && pending.iter().map(|e| e.size_bytes()).sum::<u64>() <= budget
+            }
+            Err(_) => false,
+        }
     }
 
     /// Thesis §3.10: once the transfer target's log matches ours, tell it to

@@ -3,7 +3,8 @@
 //! This crate is the heart of raftkv: leader election with randomized
 //! timeouts, pre-vote and check-quorum; log replication with the consistency
 //! check, fast backtracking, pipelining within bounded inflight windows and
-//! batching; the commit rule of §5.4.2 with a no-op at the start of every term;
+//! batching (small batches wait for an answer once a few messages are in
+//! flight, [`Config::coalesce_inflight_messages`]); the commit rule of §5.4.2 with a no-op at the start of every term;
 //! ReadIndex reads, and lease reads as an option ([`Config::lease_read`]);
 //! leadership transfer; chunked, resumable snapshots; and
 //! joint-consensus membership changes with learners. Names and rules follow

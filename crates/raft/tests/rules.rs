@@ -1340,6 +1340,40 @@ fn replication_is_pipelined_up_to_the_inflight_limit() {
     assert_eq!(more[0].prev_log_index, sent_to_2[2].entries.last().unwrap().index);
 }
 
+/// Coalescing: once coalesce_inflight_messages AppendEntries to a follower
+/// are unanswered, small batches wait; an answer sends all that waited in
+/// one message, and a batch too large to be worth holding goes at once, up
+/// to the inflight limit.
+#[test]
+fn small_appends_wait_for_an_answer_once_enough_are_in_flight() {
+    let mut r = leader_with(
+        cfg(1, |c| {
+            c.coalesce_inflight_messages = 2;
+            c.max_message_bytes = 800;
+        }),
+        &[1, 2, 3],
+    );
+    let term = r.term();
+    let mut sent_to_2 = Vec::new();
+    for n in 0..5 {
+        r.propose(proposal(n)).unwrap();
+        sent_to_2.extend(appends_to(&drain(&mut r), 2));
+    }
+    assert_eq!(sent_to_2.len(), 2, "two unanswered: the next three wait");
+    let first_last = sent_to_2[0].entries.last().unwrap().index;
+    r.step(append_ok(2, 1, term, first_last)).unwrap();
+    let more = appends_to(&drain(&mut r), 2);
+    assert_eq!(more.len(), 1, "the answer lets the waiting entries out together");
+    assert_eq!(more[0].entries.len(), 3);
+    assert_eq!(more[0].prev_log_index, sent_to_2[1].entries.last().unwrap().index);
+
+    // Two unanswered again; a batch over an eighth of a message is not held.
+    r.propose(Bytes::from(vec![7u8; 200])).unwrap();
+    let big = appends_to(&drain(&mut r), 2);
+    assert_eq!(big.len(), 1, "a large batch streams");
+    assert_eq!(big[0].entries.len(), 1);
+}
+
 /// max_message_bytes bounds the entries of one AppendEntries, but a message
 /// always carries at least one entry, however large.
 #[test]
