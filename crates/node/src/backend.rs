@@ -152,6 +152,18 @@ impl Persister {
         }
     }
 
+    /// Records a hard state that only raised `commit`, with nothing to wait
+    /// for (see [`WalWriter::submit_commit`](wal::WalWriter::submit_commit)).
+    pub fn submit_commit(&self, hs: HardState) -> Result<(), NodeError> {
+        match self {
+            Persister::Wal(w) => w.submit_commit(hs).map_err(storage_error),
+            Persister::Memory(m) => {
+                m.set_hard_state(hs);
+                Ok(())
+            }
+        }
+    }
+
     /// Starts writing a snapshot described by `meta`.
     pub fn begin_snapshot(&self, meta: SnapshotMeta) -> Result<SnapshotSink, NodeError> {
         match self {

@@ -83,6 +83,8 @@ pub(crate) struct Core<SM: StateMachine> {
     reads: BTreeMap<u64, oneshot::Sender<Result<Index, NodeError>>>,
     /// Entries durable in memory storage during this batch.
     memory_persisted: Option<(Index, Term)>,
+    /// The hard state last handed to the persister.
+    hard_state: Option<raft::HardState>,
     /// How long a proposal may wait for its outcome.
     pub propose_timeout: std::time::Duration,
     /// Proposals accepted in this batch, to register with the applier at once.
@@ -121,6 +123,7 @@ impl<SM: StateMachine> Core<SM> {
             next_read: 0,
             reads: BTreeMap::new(),
             memory_persisted: None,
+            hard_state: None,
             members: Default::default(),
             proposed: Vec::new(),
             propose_timeout: std::time::Duration::from_secs(5),
@@ -366,7 +369,14 @@ impl<SM: StateMachine> Core<SM> {
     fn execute(&mut self, action: Action) -> Result<(), NodeError> {
         match action {
             Action::PersistHardState(hs) => {
-                self.submit(Op::HardState(hs))?;
+                let commit_only = self.hard_state.is_some_and(|h| h.term == hs.term && h.vote == hs.vote);
+                self.hard_state = Some(hs);
+                if commit_only {
+                    // Nothing waits for a commit index to be durable (§5.3).
+                    self.persister.submit_commit(hs)?;
+                } else {
+                    self.submit(Op::HardState(hs))?;
+                }
             }
             Action::PersistEntries(entries) => {
                 let last = entries.last().map(|e| (e.index, e.term));

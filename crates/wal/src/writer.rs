@@ -199,7 +199,22 @@ impl WalWriter {
     /// thread, before the queue is locked: the writer thread only copies
     /// them, so encoding the next batch overlaps the previous `fdatasync`.
     pub fn submit(&self, op: Op) -> Result<u64, WalError> {
-        let op = Queued::new(op, &self.shared, &self.salt);
+        self.enqueue(Queued::new(op, &self.shared, &self.salt), true)
+    }
+
+    /// Queues a hard state that only raises `commit`, without waking the
+    /// writer: it goes with the next batch, whose sync writes it lazily
+    /// anyway ([`Wal::sync_batch`]). Waking the writer for it alone cost two
+    /// thread wakeups per commit (the writer's, then the caller's for a
+    /// batch that wrote nothing); nothing should wait for its sequence
+    /// number, which is why none is returned. A commit index not yet written
+    /// when the process stops is re-learned from the leader, as Raft allows
+    /// (§5.3: commit is volatile state); a clean shutdown writes it.
+    pub fn submit_commit(&self, hs: HardState) -> Result<(), WalError> {
+        self.enqueue(Queued::Other(Op::HardState(hs)), false).map(|_| ())
+    }
+
+    fn enqueue(&self, op: Queued, wake: bool) -> Result<u64, WalError> {
         let mut q = lock(&self.shared.queue);
         while q.ops.len() >= self.opts.queue_ops_max && !q.closed {
             q = Queue::wait(&self.shared.queue_cv, q);
@@ -211,7 +226,9 @@ impl WalWriter {
         q.next_seq += 1;
         let seq = q.next_seq;
         q.ops.push_back((seq, op));
-        q.notify(&self.shared.queue_cv);
+        if wake {
+            q.notify(&self.shared.queue_cv);
+        }
         Ok(seq)
     }
 

@@ -174,3 +174,24 @@ fn a_batch_that_only_raises_commit_does_no_io() {
     let reopened = Wal::open_on(Arc::new(sim.crash_image()), dir(), sim_options()).unwrap();
     assert_eq!(reopened.storage().hard_state(), HardState { term: 2, vote: 1, commit: 2 });
 }
+
+/// `submit_commit` queues a commit-only hard state without waking the
+/// writer: it goes out with the next batch, and a clean shutdown writes it.
+#[test]
+fn a_queued_commit_waits_for_the_next_batch() {
+    let sim = SimFs::new();
+    let wal = Wal::open_on(Arc::new(sim.clone()), dir(), sim_options()).unwrap();
+    let writer = WalWriter::start(wal, WriterOptions::default(), None).unwrap();
+    let wait = |op| writer.wait_durable(writer.submit(op).unwrap()).unwrap();
+    wait(Op::Append(vec![cmd(1, 1), cmd(2, 1), cmd(3, 1)]));
+    let idle = wait(Op::HardState(HardState { term: 1, vote: 1, commit: 0 }));
+    writer.submit_commit(HardState { term: 1, vote: 1, commit: 2 }).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(writer.durable().unwrap().seq, idle.seq, "the idle writer was woken for a commit");
+    let next = wait(Op::Append(vec![cmd(4, 1)]));
+    assert_eq!(next.seq, idle.seq + 2, "the commit went with the next batch");
+    writer.submit_commit(HardState { term: 1, vote: 1, commit: 4 }).unwrap();
+    writer.shutdown().unwrap();
+    let reopened = Wal::open_on(Arc::new(sim.crash_image()), dir(), sim_options()).unwrap();
+    assert_eq!(reopened.storage().hard_state(), HardState { term: 1, vote: 1, commit: 4 });
+}
