@@ -4,12 +4,13 @@
 //! timeouts, pre-vote and check-quorum; log replication with the consistency
 //! check, fast backtracking, pipelining within bounded inflight windows and
 //! batching (small batches wait for an answer once a few messages are in
-//! flight, [`Config::coalesce_inflight_messages`]); the commit rule of §5.4.2 with a no-op at the start of every term;
-//! ReadIndex reads, and lease reads as an option ([`Config::lease_read`]);
-//! leadership transfer; chunked, resumable snapshots; and
-//! joint-consensus membership changes with learners. Names and rules follow
-//! the Raft paper (Ongaro & Ousterhout) and Ongaro's thesis; comments cite
-//! their sections (`§5.4.2`, "thesis §10.2.1").
+//! flight, [`Config::coalesce_inflight_messages`]); the commit rule of
+//! §5.4.2 with a no-op at the start of every term; ReadIndex reads, and
+//! lease reads as an option ([`Config::lease_read`]); leadership transfer;
+//! chunked, resumable snapshots; and joint-consensus membership changes
+//! with learners. Names and rules follow the Raft paper (Ongaro &
+//! Ousterhout) and Ongaro's thesis; comments cite their sections
+//! (`§5.4.2`, "thesis §10.2.1").
 //!
 //! It has no threads, no clock, no disk and no sockets: the same inputs give
 //! the same outputs, bit for bit, which is what lets `sim` run whole clusters

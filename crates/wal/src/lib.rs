@@ -143,7 +143,8 @@
 //!   The group-commit writer never forces it at all until it stops
 //!   ([`Wal::sync_batch`]), so a commit announced by a heartbeat costs no
 //!   I/O (Raft does not need `commit` to be durable; after a crash it may
-//!   lag, never lead).
+//!   lag, never lead), and [`WalWriter::submit_commit`] queues such a
+//!   change without even waking the writer: it goes with the next batch.
 //! * [`WalWriter::submit`] encodes an append's records (framing and CRC32C,
 //!   see [`EncodedEntries`]) on the caller's thread, so the writer thread
 //!   only copies them: the next batch is encoded while the previous one is
