@@ -185,6 +185,8 @@ fn a_queued_commit_waits_for_the_next_batch() {
     let wait = |op| writer.wait_durable(writer.submit(op).unwrap()).unwrap();
     wait(Op::Append(vec![cmd(1, 1), cmd(2, 1), cmd(3, 1)]));
     let idle = wait(Op::HardState(HardState { term: 1, vote: 1, commit: 0 }));
+    // A writer still finishing that batch would take the commit without a wakeup.
+    wait_until_the_writer_sleeps();
     writer.submit_commit(HardState { term: 1, vote: 1, commit: 2 }).unwrap();
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(writer.durable().unwrap().seq, idle.seq, "the idle writer was woken for a commit");
@@ -194,4 +196,22 @@ fn a_queued_commit_waits_for_the_next_batch() {
     writer.shutdown().unwrap();
     let reopened = Wal::open_on(Arc::new(sim.crash_image()), dir(), sim_options()).unwrap();
     assert_eq!(reopened.storage().hard_state(), HardState { term: 1, vote: 1, commit: 4 });
+}
+
+/// Waits until this process's `wal-writer` thread is asleep (state `S` in
+/// `/proc/self/task/*/stat`): with nothing queued, that is its wait for work.
+fn wait_until_the_writer_sleeps() {
+    let asleep = || {
+        std::fs::read_dir("/proc/self/task").unwrap().flatten().any(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            let state = stat.rsplit_once(") ").map(|(_, rest)| rest.starts_with('S'));
+            comm.trim() == "wal-writer" && state == Some(true)
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !asleep() {
+        assert!(std::time::Instant::now() < deadline, "the writer never went idle");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
