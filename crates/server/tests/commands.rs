@@ -247,6 +247,7 @@ fn followers_redirect_every_key_command_and_say_when_there_is_no_leader() {
     let mut c = Cluster::start(3);
     let leader = c.leader(ELECTION);
     let follower = (leader + 1) % 3;
+    c.await_leader_known(follower, leader, ELECTION);
     let mut f = c.client(follower);
     for command in ["GET k", "SET k v", "INCR k", "HSET k f v", "LPUSH k x", "DEL k", "MGET k", "EXPIRE k 1"] {
         let args: Vec<&str> = command.split(' ').collect();

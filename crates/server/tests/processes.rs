@@ -25,6 +25,7 @@ fn commands_redirects_and_info() {
     );
     // A follower redirects key commands to the leader, like Redis Cluster.
     let follower = (leader + 1) % 3;
+    c.await_leader_known(follower, leader, ELECTION);
     let mut f = c.client(follower);
     let expected = format!("MOVED {} {}", raftkv::slot::key_slot(b"k"), c.nodes[leader].client);
     assert_eq!(f.call(&["GET", "k"]).unwrap(), Frame::Error(expected));
@@ -224,6 +225,7 @@ fn redis_cli_follows_moved_to_the_leader() {
     let c = Cluster::start(3);
     let leader = c.leader(ELECTION);
     let follower = (leader + 1) % 3;
+    c.await_leader_known(follower, leader, ELECTION);
     let port = c.nodes[follower].client.port().to_string();
     let cli = |args: &[&str]| {
         let out = std::process::Command::new("redis-cli")

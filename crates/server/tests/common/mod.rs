@@ -192,9 +192,27 @@ impl Cluster {
         i
     }
 
-    /// The index of the node every running node agrees leads, waiting up to `within`.
+    /// The index of the one running node that says it leads, waiting up to
+    /// `within`. The others may not have heard from it yet: see
+    /// [`Cluster::await_leader_known`].
     pub fn leader(&self, within: Duration) -> usize {
         self.leader_among(|_| true, within)
+    }
+
+    /// Waits up to `within` until node `i` names node `leader` as its leader
+    /// (a follower learns it from the leader's first AppendEntries, which
+    /// may come after the leader already answers as one).
+    pub fn await_leader_known(&self, i: usize, leader: usize, within: Duration) {
+        let leader_id = self.nodes[leader].info_raft().and_then(|info| field(&info, "raft_node_id").map(String::from));
+        let deadline = Instant::now() + within;
+        loop {
+            let known = self.nodes[i].info_raft().and_then(|info| field(&info, "raft_leader_id").map(String::from));
+            if known.is_some() && known == leader_id {
+                return;
+            }
+            assert!(Instant::now() < deadline, "node {i} never learned that node {leader} leads");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The one running node among those `asked` says yes to that says it
