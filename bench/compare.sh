@@ -41,8 +41,6 @@ ETCD_CLIENT=(23791 23792 23793)
 ETCD_PEER=(23801 23802 23803)
 REDIS_PORT=26400
 RKV_FLAGS=()
-# The machine's cores split between the three nodes, as `raftkv cluster up` does.
-RKV_WORKERS=$(( $(nproc) / 3 > 0 ? $(nproc) / 3 : 1 ))
 declare -A PID=()
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
@@ -109,7 +107,7 @@ start_raftkv_node() { # index (0-based)
     for j in 0 1 2; do cluster+="${cluster:+,}$((j + 1))=127.0.0.1:${RKV_PEER[$j]}"; done
     RUST_LOG=warn "$RKV" server --id "$id" --data-dir "$WORK/raftkv/node$id" \
         --client-addr "127.0.0.1:${RKV_CLIENT[$i]}" --peer-addr "127.0.0.1:${RKV_PEER[$i]}" \
-        --initial-cluster "$cluster" --worker-threads "$RKV_WORKERS" "${RKV_FLAGS[@]}" >>"$WORK/raftkv/node$id.log" 2>&1 &
+        --initial-cluster "$cluster" "${RKV_FLAGS[@]}" >>"$WORK/raftkv/node$id.log" 2>&1 &
     PID[raftkv$i]=$!
 }
 

@@ -53,8 +53,6 @@ WORK="$(mktemp -d "${BENCH_DIR:-/var/tmp}/raftkv-scale.XXXXXX")"
 RESULTS="${RESULTS:-$WORK/results}"
 TARGET="${CARGO_TARGET_DIR:-target}"
 RKV="$TARGET/release/raftkv"
-# The machine's cores split between the three nodes, as `raftkv cluster up` does.
-RKV_WORKERS=$(( $(nproc) / 3 > 0 ? $(nproc) / 3 : 1 ))
 REPORT="$TARGET/release/bench-report"
 # Ports apart from compare.sh's, so the two can run one after the other, and
 # below Linux's ephemeral range (32768-60999): a restarted node must find its
@@ -138,7 +136,7 @@ start_node() { # index data-dir [flags...]: node index+1, client CLIENT[index], 
     for j in 0 1 2; do cluster+="${cluster:+,}$((j + 1))=127.0.0.1:${PEER[$j]}"; done
     RUST_LOG=warn "$RKV" server --id "$((i + 1))" --data-dir "$dir" \
         --client-addr "127.0.0.1:${CLIENT[$i]}" --peer-addr "127.0.0.1:${PEER[$i]}" \
-        --initial-cluster "$cluster" --worker-threads "$RKV_WORKERS" "$@" >>"$dir.log" 2>&1 &
+        --initial-cluster "$cluster" "$@" >>"$dir.log" 2>&1 &
     PID[node$i]=$!
 }
 
@@ -346,7 +344,7 @@ catch_up() { # starts node 4 empty, adds it, times it; JSON into $WORK/catch-up.
     local l commit t0 ms pid
     l="$(leader)" || return 1
     # As OPERATIONS.md says: `--join` alone, the node knows no other node.
-    RUST_LOG=warn "$RKV" server --id 4 --data-dir "$WORK/node3" --join --worker-threads "$RKV_WORKERS" \
+    RUST_LOG=warn "$RKV" server --id 4 --data-dir "$WORK/node3" --join \
         --client-addr "127.0.0.1:${CLIENT[3]}" --peer-addr "127.0.0.1:${PEER[3]}" "${NO_AUTO_SNAPSHOT[@]}" \
         >>"$WORK/node3.log" 2>&1 &
     PID[node3]=$!

@@ -126,9 +126,9 @@ struct ServerArgs {
     /// other and no suspended node.
     #[arg(long)]
     lease_read: bool,
-    /// Threads of the async runtime (default: one per core). Nodes that
-    /// share a machine do better splitting its cores than each waking a
-    /// thread per core: `raftkv cluster up` gives each node cores / nodes.
+    /// Threads of the async runtime (default: one per core). Fewer cost
+    /// less CPU per request when nodes share a machine, but with a single
+    /// thread a long apply delays the node's heartbeats (see OPERATIONS.md).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     worker_threads: Option<u16>,
 }
@@ -213,15 +213,6 @@ fn runtime(workers: Option<u16>) -> anyhow::Result<tokio::runtime::Runtime> {
     builder.enable_all().build().context("starting the async runtime")
 }
 
-/// Runtime threads for each of `nodes` nodes sharing this machine: its
-/// cores split between them, at least one each. On 2 cores with 3 nodes,
-/// one thread per node instead of two cut the CPU each write costs the
-/// cluster by a tenth at one client (fewer wakeups of idle threads).
-fn workers_per_node(nodes: u64) -> u16 {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-    (cores / nodes).clamp(1, u16::MAX as u64) as u16
-}
-
 async fn run_server(config: ServerConfig) -> anyhow::Result<()> {
     let server = raftkv::Server::start(config).await?;
     wait_for_signal().await?;
@@ -247,7 +238,6 @@ async fn cluster_up(nodes: u64, dir: PathBuf, base_port: u16, lease_read: bool) 
     let peer = |i: u64| format!("127.0.0.1:{}", base_port as u64 + 1000 + i - 1);
     let client = |i: u64| format!("127.0.0.1:{}", base_port as u64 + i - 1);
     let cluster: Vec<String> = (1..=nodes).map(|i| format!("{i}={}", peer(i))).collect();
-    let workers = workers_per_node(nodes).to_string();
     let mut children = Vec::new();
     for i in 1..=nodes {
         let data = dir.join(format!("node{i}"));
@@ -259,7 +249,6 @@ async fn cluster_up(nodes: u64, dir: PathBuf, base_port: u16, lease_read: bool) 
             .args(["--client-addr", &client(i), "--peer-addr", &peer(i)])
             .args(["--initial-cluster", &cluster.join(",")])
             .args(lease_read.then_some("--lease-read"))
-            .args(["--worker-threads", &workers])
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting node {i}"))?;
@@ -324,12 +313,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nodes_on_one_machine_split_its_cores_and_each_gets_at_least_one() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u16;
-        assert_eq!(workers_per_node(1), cores);
-        assert_eq!(workers_per_node(u64::from(cores) + 1), 1);
-        assert_eq!(workers_per_node(u64::MAX), 1);
-        let args = Cli::try_parse_from(["raftkv", "server", "--config", "x.toml", "--worker-threads", "0"]);
-        assert!(args.is_err(), "zero runtime threads is refused");
+    fn worker_threads_must_be_positive() {
+        let args = |n: &str| Cli::try_parse_from(["raftkv", "server", "--config", "x.toml", "--worker-threads", n]);
+        assert!(args("0").is_err(), "zero runtime threads is refused");
+        assert!(args("1").is_ok());
     }
 }
