@@ -15,6 +15,7 @@ fn bench_runs_a_mixed_workload_through_a_follower() {
     let cluster = Cluster::start(3);
     let leader = cluster.leader(Duration::from_secs(20));
     let follower = (leader + 1) % 3;
+    cluster.await_leader_known(follower, leader, Duration::from_secs(20));
     let json = cluster.dir.path().join("report.json");
     let child = Command::new(env!("CARGO_BIN_EXE_raftkv"))
         .arg("bench")

@@ -158,6 +158,7 @@ fn the_session_prefix_answers_a_repeated_sequence_from_the_session() {
     assert_eq!(call(&mut l, "RAFTKV.SESSION 42 3 GET x"), bulk("4"));
     assert!(matches!(call(&mut l, "RAFTKV.SESSION 0 1 INCR x"), Frame::Error(_)));
     // A follower redirects a session command like any key command.
+    c.await_leader_known((leader + 1) % 3, leader, ELECTION);
     let mut f = c.client((leader + 1) % 3);
     assert!(matches!(call(&mut f, "RAFTKV.SESSION 42 4 INCR x"), Frame::Error(e) if e.starts_with("MOVED")));
 }
