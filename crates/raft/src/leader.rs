@@ -6,7 +6,7 @@ use crate::message::{AppendEntries, AppendEntriesResponse, ConflictHint, Heartbe
 use crate::quorum::VoteResult;
 use crate::raft::Raft;
 use crate::storage::{Storage, StorageError};
-use crate::tracker::{Progress, ProgressState};
+use crate::tracker::ProgressState;
 use crate::types::{Index, NO_NODE, NodeId};
 
 /// Entries wait to be coalesced only while they fit in this fraction of
@@ -219,14 +219,11 @@ impl<S: Storage> Raft<S> {
         if pr.is_paused() {
             return false;
         }
-        let (next, state) = (pr.next_index, pr.state);
+        let (next, state, in_flight) = (pr.next_index, pr.state, pr.inflights.count());
         let prev_log_index = next - 1;
         let Some(prev_log_term) = self.log.term(prev_log_index) else {
             return self.send_snapshot(to);
         };
-        if state == ProgressState::Replicate && self.holds_to_coalesce(pr, next) {
-            return false;
-        }
         let entries = match self.log.entries(next, self.log.last_index() + 1, self.config.max_message_bytes) {
             Ok(entries) => entries,
             Err(StorageError::Compacted) => return self.send_snapshot(to),
@@ -237,6 +234,9 @@ impl<S: Storage> Raft<S> {
         }
         let last = entries.last().map_or(prev_log_index, |e| e.index);
         let bytes = entries.iter().map(|e| e.size_bytes()).sum();
+        if state == ProgressState::Replicate && self.holds_to_coalesce(in_flight, last, bytes) {
+            return false;
+        }
         if let Some(pr) = self.progress.get_mut(&to) {
             pr.on_sent(last, bytes);
         }
@@ -246,26 +246,19 @@ impl<S: Storage> Raft<S> {
         state == ProgressState::Replicate
     }
 
-    /// Whether the entries from `next` wait for an answer before they go
-    /// (see [`Config::coalesce_inflight_messages`](crate::Config)): enough
-    /// messages are unanswered and all that is pending fits in a small one.
-    /// An answer frees a slot and sends them together (`send_all_available`);
-    /// if answers stop, the heartbeat answers' recovery applies as for a full
-    /// window.
-    fn holds_to_coalesce(&self, pr: &Progress, next: Index) -> bool {
+    /// Whether a message of `bytes` of entries ending at `last` waits for an
+    /// answer before it goes (see
+    /// [`Config::coalesce_inflight_messages`](crate::Config)): enough
+    /// messages are unanswered and it holds all that is pending, in a small
+    /// message. An answer frees a slot and sends the entries together
+    /// (`send_all_available`); if answers stop, the heartbeat answers'
+    /// recovery applies as for a full window.
+    fn holds_to_coalesce(&self, in_flight: usize, last: Index, bytes: u64) -> bool {
         let limit = self.config.coalesce_inflight_messages;
-        if limit == 0 || pr.inflights.count() < limit {
-            return false;
-        }
-        let budget = self.config.max_message_bytes / COALESCE_MESSAGE_FRACTION;
-        let last = self.log.last_index();
-        match self.log.entries(next, last + 1, budget) {
-            Ok(pending) => {
-                let all = pending.last().is_some_and(|e| e.index == last);
-                all && pending.iter().map(|e| e.size_bytes()).sum::<u64>() <= budget
-            }
-            Err(_) => false,
-        }
+        limit > 0
+            && in_flight >= limit
+            && last == self.log.last_index()
+            && bytes <= self.config.max_message_bytes / COALESCE_MESSAGE_FRACTION
     }
 
     /// Thesis §3.10: once the transfer target's log matches ours, tell it to
