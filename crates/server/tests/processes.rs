@@ -189,8 +189,17 @@ fn a_node_started_with_join_alone_is_added_and_catches_up() {
     let mut f = c.client(new);
     f.call(&["READONLY"]).unwrap();
     await_dbsize(&mut f, 20, Duration::from_secs(10), "the joined node never caught up");
-    let info = c.nodes[leader].info_raft().unwrap();
-    assert!(field(&info, "raft_voters").is_some_and(|v| v.split(',').any(|id| id == "4")), "{info}");
+    // The promotion to voter is a second change the leader proposes once
+    // the learner has caught up: it may land a little after the data.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = c.nodes[leader].info_raft().unwrap_or_default();
+        if field(&info, "raft_voters").is_some_and(|v| v.split(',').any(|id| id == "4")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the joined node was never promoted: {info}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
