@@ -7,8 +7,9 @@
 //! waiting for the previous batch's `fdatasync`. The writer then only copies
 //! the bytes into its buffer, or adopts the buffer as its own: for large
 //! batches that is most of its CPU work moved off the path between two
-//! syncs. A record that lands in another segment (a rotation came first) is
-//! encoded again by the writer.
+//! syncs. Records that land in another segment (a rotation came first) get
+//! that segment's salt and their checksums again from the writer: one CRC
+//! pass over the bytes, not a new encoding.
 
 use raft::Entry;
 

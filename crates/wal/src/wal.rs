@@ -79,7 +79,7 @@ impl Active {
 
 /// The salt of the segment being appended to, published for threads that
 /// encode records ahead of the write ([`crate::WalWriter::submit`]). A stale
-/// value costs only a second encoding (see [`Wal::append_encoded`]).
+/// value costs only salting the records again (see [`Wal::append_encoded`]).
 #[derive(Clone, Debug)]
 pub(crate) struct SaltHint(Arc<AtomicU32>);
 
@@ -240,11 +240,25 @@ impl Wal {
     /// [`Wal::append`] of entries whose records were encoded beforehand
     /// (on another thread, see [`Wal::encode`]): the records are taken as
     /// they are, byte for byte what `append` would have written, where they
-    /// carry the salt of the segment they land in, and encoded again where
-    /// not (a rotation came between encoding and writing).
+    /// carry the salt of the segment they land in; where not (a rotation
+    /// came between encoding and writing) they are salted again, or, off
+    /// the common path (nothing buffered before them, all in one segment),
+    /// encoded again.
     pub fn append_encoded(&mut self, batch: EncodedEntries) -> Result<(), WalError> {
         self.check()?;
         let (entries, bytes, salt) = batch.into_parts();
+        // A batch whose first record starts a new segment starts it here,
+        // as the entry-by-entry path would, so the batch can still be
+        // adopted whole.
+        if let Some(first) = entries.first()
+            && self.buf.is_empty()
+            && first.index == self.last.0 + 1
+            && first.index > self.snapshot_index
+            && record::entry_len(first) - SALTED_HEADER_LEN <= RECORD_LEN_MAX as usize
+        {
+            let r = self.make_room(record::entry_len(first));
+            self.guard(r)?;
+        }
         let (entries, bytes) = match self.adopt(entries, bytes, salt) {
             Ok(()) => return Ok(()),
             Err(back) => back,
@@ -271,27 +285,39 @@ impl Wal {
     }
 
     /// The common case of [`Wal::append_encoded`] without a copy: nothing
-    /// buffered yet, the entries continue the log and all fit in the active
-    /// segment, so their encoded records become the write buffer as they
-    /// are. Anything else is handed back for the entry-by-entry path.
-    fn adopt(&mut self, entries: Vec<Entry>, bytes: Vec<u8>, salt: u32) -> Result<(), (Vec<Entry>, Vec<u8>)> {
+    /// buffered yet, the entries continue the log and all go in the active
+    /// segment (by the rule of [`WalOptions::segment_bytes_max`]), so their
+    /// encoded records become the write buffer as they are — salted again
+    /// if a rotation changed the salt since they were encoded. Anything
+    /// else is handed back for the entry-by-entry path.
+    fn adopt(&mut self, entries: Vec<Entry>, mut bytes: Vec<u8>, salt: u32) -> Result<(), (Vec<Entry>, Vec<u8>)> {
         let (Some(a), Some(first), Some(last)) = (&self.active, entries.first(), entries.last()) else {
             return Err((entries, bytes));
         };
-        if a.framing != Framing::Salted(salt) {
+        let Some(active_salt) = a.framing.salt() else {
             return Err((entries, bytes));
-        }
-        let max = self.opts.segment_bytes_max.min(u64::from(u32::MAX));
+        };
         let continues = first.index == self.last.0 + 1 && first.index > self.snapshot_index;
         let in_sequence = entries.windows(2).all(|w| w[1].index == w[0].index + 1);
-        let fits = a.len + bytes.len() as u64 <= max;
-        if !(self.buf.is_empty() && continues && in_sequence && fits) {
+        if !(self.buf.is_empty() && continues && in_sequence) {
             return Err((entries, bytes));
         }
         let lens: Vec<usize> = entries.iter().map(record::entry_len).collect();
         let whole = lens.iter().sum::<usize>() == bytes.len();
         if !whole || lens.iter().any(|l| l - SALTED_HEADER_LEN > RECORD_LEN_MAX as usize) {
             return Err((entries, bytes));
+        }
+        // The first record must fit as a batch's first does, the rest as
+        // records in mid-batch may: where the entry-by-entry path would
+        // put them.
+        let max = self.opts.segment_bytes_max.min(u64::from(u32::MAX));
+        let mid_batch_max = max.saturating_add(max / 2).min(u64::from(u32::MAX));
+        let first_fits = a.len == SEGMENT_HEADER_LEN as u64 || a.len + lens[0] as u64 <= max;
+        if !(first_fits && a.len + bytes.len() as u64 <= mid_batch_max) {
+            return Err((entries, bytes));
+        }
+        if salt != active_salt {
+            record::resalt(&mut bytes, &lens, active_salt);
         }
         let mut offset = a.len;
         self.last = (last.index, last.term);
@@ -447,14 +473,12 @@ impl Wal {
         Ok(self.last)
     }
 
-    /// Writes the pending hard state, unless it only raises `commit` and this
-    /// sync wrote log records: `commit` is not needed for safety (Figure 2
-    /// calls it volatile; a restarted node relearns it), so a commit-only
-    /// change waits for the next sync that writes the hard-state file anyway
-    /// (a term or vote change, or a sync with no records) instead of costing
-    /// every batch a second `fdatasync`.
     /// Writes the pending hard state, unless it only raises `commit` and
-    /// `defer_commit` says that may wait.
+    /// `defer_commit` says that may wait: `commit` is not needed for safety
+    /// (Figure 2 calls it volatile; a restarted node relearns it), so a
+    /// commit-only change waits for the next sync that writes the
+    /// hard-state file anyway (a term or vote change, or a sync with no
+    /// records) instead of costing every batch a second `fdatasync`.
     fn write_hard_state(&mut self, defer_commit: bool) -> Result<(), WalError> {
         let Some(hs) = self.pending_hard_state else {
             return Ok(());
