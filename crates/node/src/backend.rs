@@ -142,7 +142,7 @@ impl Persister {
             Persister::Wal(w) => w.submit(op).map(Submitted::Queued).map_err(storage_error),
             Persister::Memory(m) => {
                 match op {
-                    Op::Append(entries) => m.append(&entries),
+                    Op::Append(entries) => m.append_owned(entries),
                     Op::HardState(hs) => m.set_hard_state(hs),
                     // Memory snapshots are installed through `install_memory_snapshot`.
                     Op::InstallSnapshot(_) | Op::Compact(_) => {}
@@ -188,7 +188,7 @@ impl Persister {
 /// The first entry of a new cluster: every initial member writes the same
 /// configuration at index 1, term 1, so their logs agree from the start.
 pub fn bootstrap_entry(voters: impl IntoIterator<Item = u64>) -> (Entry, HardState) {
-    let entry = Entry { term: 1, index: 1, payload: EntryPayload::Membership(Membership::new(voters)) };
+    let entry = Entry { term: 1, index: 1, payload: EntryPayload::Membership(Box::new(Membership::new(voters))) };
     (entry, HardState { term: 1, vote: 0, commit: 1 })
 }
 

@@ -276,7 +276,7 @@ fn decode_entry(r: &mut Reader) -> Result<Entry, DecodeError> {
             let len = r.u32()? as usize;
             EntryPayload::Command(r.bytes(len)?)
         }
-        2 => EntryPayload::Membership(decode_membership(r)?),
+        2 => EntryPayload::Membership(Box::new(decode_membership(r)?)),
         kind => return Err(DecodeError::Kind { what: "entry", kind }),
     };
     Ok(Entry { term, index, payload })
@@ -361,7 +361,7 @@ mod tests {
         let payload = prop_oneof![
             Just(EntryPayload::Noop),
             prop::collection::vec(any::<u8>(), 0..64).prop_map(|v| EntryPayload::Command(Bytes::from(v))),
-            membership().prop_map(EntryPayload::Membership),
+            membership().prop_map(|m| EntryPayload::Membership(Box::new(m))),
         ];
         (any::<u64>(), any::<u64>(), payload).prop_map(|(term, index, payload)| Entry { term, index, payload })
     }

@@ -46,7 +46,7 @@ impl<S: Storage> Raft<S> {
             other => other,
         };
         let next = changed(current, change)?;
-        self.propose_entry(EntryPayload::Membership(next))
+        self.propose_entry(EntryPayload::Membership(Box::new(next)))
     }
 
     /// Promotes a learner that joined through `AddVoter` once it holds
@@ -66,7 +66,7 @@ impl<S: Storage> Raft<S> {
             });
         let Some(id) = caught_up else { return };
         let Ok(next) = changed(current, ConfChange::PromoteLearner(id)) else { return };
-        if self.propose_entry(EntryPayload::Membership(next)).is_ok() {
+        if self.propose_entry(EntryPayload::Membership(Box::new(next))).is_ok() {
             tracing::info!(id = self.id, learner = id, "learner caught up: promoting to voter");
             self.catching_up.remove(&id);
         }
@@ -86,7 +86,8 @@ impl<S: Storage> Raft<S> {
             tracing::info!(id = self.id, "joint configuration committed: leaving it");
             // Not through `propose_entry`: this must happen even during a transfer.
             let index = self.log.last_index() + 1;
-            let entry = crate::types::Entry { term: self.term, index, payload: EntryPayload::Membership(leave) };
+            let entry =
+                crate::types::Entry { term: self.term, index, payload: EntryPayload::Membership(Box::new(leave)) };
             self.append_and_persist(vec![entry]);
             self.broadcast_pending = true;
         } else if !current.is_voter(self.id) {

@@ -48,7 +48,7 @@ impl MembershipLog {
         self.history.truncate(keep);
         for entry in entries {
             if let EntryPayload::Membership(m) = &entry.payload {
-                self.history.push((entry.index, m.clone()));
+                self.history.push((entry.index, Membership::clone(m)));
             }
         }
         self.current_index() != before
@@ -89,7 +89,7 @@ mod tests {
     use super::*;
 
     fn conf(index: Index, voters: &[u64]) -> Entry {
-        Entry { index, term: 1, payload: EntryPayload::Membership(Membership::new(voters.iter().copied())) }
+        Entry { index, term: 1, payload: EntryPayload::Membership(Box::new(Membership::new(voters.iter().copied()))) }
     }
 
     #[test]

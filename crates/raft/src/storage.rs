@@ -146,6 +146,12 @@ impl MemStorage {
     /// # Panics
     /// If the entries would leave a hole in the log: a driver bug.
     pub fn append(&self, entries: &[Entry]) {
+        self.wl().append(entries.to_vec());
+    }
+
+    /// [`MemStorage::append`] of entries the caller gives up: moved into
+    /// the log, not cloned.
+    pub fn append_owned(&self, entries: Vec<Entry>) {
         self.wl().append(entries);
     }
 
@@ -172,11 +178,10 @@ impl MemStorageCore {
         self.snapshot.index + self.entries.len() as Index
     }
 
-    fn append(&mut self, entries: &[Entry]) {
+    fn append(&mut self, entries: Vec<Entry>) {
         let Some(first) = entries.first() else { return };
         let skip = (self.snapshot.index + 1).saturating_sub(first.index) as usize;
-        let entries = entries.get(skip..).unwrap_or_default();
-        let Some(first) = entries.first() else { return };
+        let Some(first) = entries.get(skip) else { return };
         assert!(
             first.index <= self.last_index() + 1,
             "append at {} would leave a hole after {}",
@@ -184,7 +189,7 @@ impl MemStorageCore {
             self.last_index()
         );
         self.entries.truncate((first.index - self.snapshot.index - 1) as usize);
-        self.entries.extend_from_slice(entries);
+        self.entries.extend(entries.into_iter().skip(skip));
     }
 
     fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) {
@@ -211,7 +216,7 @@ impl Storage for MemStorage {
             .entries
             .iter()
             .filter_map(|e| match &e.payload {
-                EntryPayload::Membership(m) => Some((e.index, m.clone())),
+                EntryPayload::Membership(m) => Some((e.index, Membership::clone(m))),
                 _ => None,
             })
             .collect();

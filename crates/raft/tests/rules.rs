@@ -1975,7 +1975,7 @@ fn memberships(r: &Node) -> Vec<(u64, Membership)> {
         .all_entries()
         .into_iter()
         .filter_map(|e| match e.payload {
-            EntryPayload::Membership(m) => Some((e.index, m)),
+            EntryPayload::Membership(m) => Some((e.index, *m)),
             _ => None,
         })
         .collect()
@@ -2509,7 +2509,7 @@ fn configuration_in_effect_when_appended_and_reverted_when_truncated() {
     let joint = Membership { voters: set(&[1, 2, 3, 4]), voters_outgoing: set(&[1, 2, 3]), learners: set(&[]) };
     let entries = vec![
         Entry { index: 1, term: 1, payload: EntryPayload::Noop },
-        Entry { index: 2, term: 1, payload: EntryPayload::Membership(joint.clone()) },
+        Entry { index: 2, term: 1, payload: EntryPayload::Membership(Box::new(joint.clone())) },
     ];
     r.step(append(1, 2, 1, (0, 0), entries, 1)).unwrap();
     drain(&mut r);
@@ -2521,8 +2521,15 @@ fn configuration_in_effect_when_appended_and_reverted_when_truncated() {
     assert_eq!(r.membership(), &Membership::new([1, 2, 3]), "the truncated change reverts");
     // And elections use the reverted configuration: 2 asks 1 and 3, not 4.
     let mut r = node_with(cfg(2, |c| c.pre_vote = false), &[1, 2, 3], &[], 0);
-    r.step(append(1, 2, 1, (0, 0), vec![Entry { index: 1, term: 1, payload: EntryPayload::Membership(joint) }], 0))
-        .unwrap();
+    r.step(append(
+        1,
+        2,
+        1,
+        (0, 0),
+        vec![Entry { index: 1, term: 1, payload: EntryPayload::Membership(Box::new(joint)) }],
+        0,
+    ))
+    .unwrap();
     drain(&mut r);
     r.step(append(3, 2, 2, (0, 0), vec![Entry { index: 1, term: 2, payload: EntryPayload::Noop }], 0)).unwrap();
     drain(&mut r);

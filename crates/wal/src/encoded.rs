@@ -68,7 +68,7 @@ mod tests {
         let entries = vec![
             Entry { term: 1, index: 1, payload: EntryPayload::Noop },
             Entry { term: 1, index: 2, payload: EntryPayload::Command(Bytes::from_static(b"set k v")) },
-            Entry { term: 2, index: 3, payload: EntryPayload::Membership(Membership::new([1, 2, 3])) },
+            Entry { term: 2, index: 3, payload: EntryPayload::Membership(Box::new(Membership::new([1, 2, 3]))) },
         ];
         let mut expected = Vec::new();
         entries.iter().for_each(|e| record::encode_entry(e, 7, &mut expected));

@@ -316,7 +316,7 @@ impl Framed<'_> {
                 let payload = match self.kind {
                     Kind::EntryNoop => EntryPayload::Noop,
                     Kind::EntryCommand => EntryPayload::Command(Bytes::copy_from_slice(r.rest())),
-                    _ => EntryPayload::Membership(r.membership()?),
+                    _ => EntryPayload::Membership(Box::new(r.membership()?)),
                 };
                 Record::Entry(Entry { term, index, payload })
             }
@@ -411,7 +411,7 @@ mod tests {
         let payload = prop_oneof![
             Just(EntryPayload::Noop),
             proptest::collection::vec(any::<u8>(), 0..300).prop_map(|v| EntryPayload::Command(Bytes::from(v))),
-            membership().prop_map(EntryPayload::Membership),
+            membership().prop_map(|m| EntryPayload::Membership(Box::new(m))),
         ];
         prop_oneof![
             (any::<u64>(), any::<u64>(), payload).prop_map(|(term, index, payload)| Record::Entry(Entry {

@@ -15,7 +15,7 @@ pub fn cmd(index: Index, term: Term) -> Entry {
 }
 
 pub fn member(index: Index, term: Term) -> Entry {
-    Entry { index, term, payload: EntryPayload::Membership(Membership::new([1, 2, index])) }
+    Entry { index, term, payload: EntryPayload::Membership(Box::new(Membership::new([1, 2, index]))) }
 }
 
 /// Small, preallocated segments, prepared inline (deterministic file
