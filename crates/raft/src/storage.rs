@@ -178,7 +178,7 @@ impl MemStorageCore {
         self.snapshot.index + self.entries.len() as Index
     }
 
-    fn append(&mut self, entries: Vec<Entry>) {
+    fn append(&mut self, mut entries: Vec<Entry>) {
         let Some(first) = entries.first() else { return };
         let skip = (self.snapshot.index + 1).saturating_sub(first.index) as usize;
         let Some(first) = entries.get(skip) else { return };
@@ -189,7 +189,9 @@ impl MemStorageCore {
             self.last_index()
         );
         self.entries.truncate((first.index - self.snapshot.index - 1) as usize);
-        self.entries.extend(entries.into_iter().skip(skip));
+        entries.drain(..skip);
+        // One copy of the whole run, not a push per entry.
+        self.entries.append(&mut entries);
     }
 
     fn install_snapshot(&mut self, meta: SnapshotMeta, data: Bytes) {
