@@ -150,7 +150,7 @@ impl Wal {
         let zero_bytes = opts.segment_bytes_max.min(u64::from(u32::MAX));
         let preparer = Preparer::new(opts.preallocation, fs.clone(), &dir, zero_bytes);
         // With no salted segment to write yet, 0: matches none, so records
-        // encoded ahead are encoded again once the segment exists.
+        // encoded ahead are salted again once the segment exists.
         let salt = active.as_ref().and_then(|a| a.framing.salt()).unwrap_or(0);
         Wal {
             preparer,
