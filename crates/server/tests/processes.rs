@@ -191,15 +191,9 @@ fn a_node_started_with_join_alone_is_added_and_catches_up() {
     await_dbsize(&mut f, 20, Duration::from_secs(10), "the joined node never caught up");
     // The promotion to voter is a second change the leader proposes once
     // the learner has caught up: it may land a little after the data.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let info = c.nodes[leader].info_raft().unwrap_or_default();
-        if field(&info, "raft_voters").is_some_and(|v| v.split(',').any(|id| id == "4")) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the joined node was never promoted: {info}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    c.await_info(leader, Duration::from_secs(10), "the joined node was never promoted", |info| {
+        field(info, "raft_voters").is_some_and(|v| v.split(',').any(|id| id == "4"))
+    });
 }
 
 #[test]

@@ -141,11 +141,11 @@
 //!   `fdatasync`, so at most one write is unsynced at any time: a crash
 //!   leaves the log synced so far plus a torn prefix of that one write,
 //!   which is what lets recovery call damage followed by a valid record
-//!   corruption rather than a torn tail. (Writing batch *n*+1 while batch
-//!   *n* syncs, on a second thread, measured 1.37x the bandwidth at 1 MB
-//!   batches, but the disk may then keep the later write and not the
-//!   earlier one, a hole the recovery rules must refuse: it was not kept.) A change that only raises `commit` does
-//!   not cost a batch with records a second `fdatasync`: it is written with
+//!   corruption rather than a torn tail. (Overlapping the next write with
+//!   the sync would break that: the disk may keep the later write and not
+//!   the earlier one; docs/BENCHMARKS.md has the measured, withdrawn
+//!   attempt.) A change that only raises `commit` does not cost a batch
+//!   with records a second `fdatasync`: it is written with
 //!   the next term/vote change or the next [`Wal::sync`] without records.
 //!   The group-commit writer never forces it at all until it stops
 //!   ([`Wal::sync_batch`]), so a commit announced by a heartbeat costs no

@@ -254,10 +254,12 @@ impl Wal {
             && self.buf.is_empty()
             && first.index == self.last.0 + 1
             && first.index > self.snapshot_index
-            && record::entry_len(first) - SALTED_HEADER_LEN <= RECORD_LEN_MAX as usize
         {
-            let r = self.make_room(record::entry_len(first));
-            self.guard(r)?;
+            let len = record::entry_len(first);
+            if len - SALTED_HEADER_LEN <= RECORD_LEN_MAX as usize {
+                let r = self.make_room(len);
+                self.guard(r)?;
+            }
         }
         let (entries, bytes) = match self.adopt(entries, bytes, salt) {
             Ok(()) => return Ok(()),

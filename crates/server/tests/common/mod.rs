@@ -204,13 +204,22 @@ impl Cluster {
     /// may come after the leader already answers as one).
     pub fn await_leader_known(&self, i: usize, leader: usize, within: Duration) {
         let leader_id = self.nodes[leader].info_raft().and_then(|info| field(&info, "raft_node_id").map(String::from));
+        let what = format!("node {i} never learned that node {leader} leads");
+        self.await_info(i, within, &what, |info| {
+            leader_id.is_some() && field(info, "raft_leader_id") == leader_id.as_deref()
+        });
+    }
+
+    /// Waits up to `within` until node `i`'s `INFO raft` satisfies `ready`,
+    /// failing with `what` and the last answer.
+    pub fn await_info(&self, i: usize, within: Duration, what: &str, ready: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + within;
         loop {
-            let known = self.nodes[i].info_raft().and_then(|info| field(&info, "raft_leader_id").map(String::from));
-            if known.is_some() && known == leader_id {
+            let info = self.nodes[i].info_raft().unwrap_or_default();
+            if ready(&info) {
                 return;
             }
-            assert!(Instant::now() < deadline, "node {i} never learned that node {leader} leads");
+            assert!(Instant::now() < deadline, "{what}: {info}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
